@@ -1,0 +1,84 @@
+"""``harness train|eval|validate RECIPE [a.b=c ...]``.
+
+Bad input (recipe, data, paths) ends with one ``error:`` line naming the place and a non-zero exit
+code; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from harness.errors import HarnessError
+
+
+def _main_process() -> bool:
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (("train", "train a recipe, evaluate it, write the report"),
+                        ("eval", "evaluate a saved model (model.path=DIR, default output_dir/model)")):
+        sp = sub.add_parser(name, help=help_)
+        sp.add_argument("recipe")
+        sp.add_argument("overrides", nargs="*", metavar="key.path=value")
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    sp = sub.add_parser("validate", help="validate recipes without touching data or weights")
+    sp.add_argument("recipes", nargs="+", help="recipe files, or key.path=value overrides applied to each")
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    return p
+
+
+def validate_many(args: list[str]) -> int:
+    from harness.config.loader import load_recipe
+    from harness.config.schema import validate
+
+    overrides = [a for a in args if "=" in a and not os.path.exists(a)]
+    recipes = [a for a in args if a not in overrides]
+    failed = 0
+    for path in recipes:
+        try:
+            validate(load_recipe(path, overrides))
+            print(f"ok: {path}")
+        except HarnessError as e:
+            failed += 1
+            print(f"error: {path}: {e}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        if args.command == "validate":
+            return validate_many(args.recipes)
+        from harness import run
+
+        if args.command == "train":
+            run.train(args.recipe, args.overrides)
+        else:
+            run.evaluate(args.recipe, args.overrides)
+        return 0
+    except HarnessError as e:
+        if debug:
+            raise
+        if _main_process():
+            print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a library failure: one line, the traceback with --debug
+        if debug:
+            raise
+        if _main_process():
+            print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Read a recipe: YAML (safe_load) → ``extends`` chain → dotted CLI overrides → ``${...}`` interpolation.
+
+The result is a plain nested ``dict``; :mod:`harness.config.schema` validates it. Nothing here
+imports models or touches data.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from harness.errors import RecipeError
+
+_INTERP = re.compile(r"\$\{([^}]+)\}")
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        place = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise RecipeError(f"{place}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """``override`` wins; mappings merge key by key. A component section whose ``component``
+    changes is replaced whole (the base's arguments belong to the other component)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if "component" in value and value.get("component") != old.get("component"):
+                out[key] = copy.deepcopy(value)
+            else:
+                out[key] = deep_merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_with_extends(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict:
+    path = Path(path).resolve()
+    if path in _seen:
+        chain = " -> ".join(str(p) for p in (*_seen, path))
+        raise RecipeError(f"{path}: 'extends' forms a cycle: {chain}")
+    data = read_yaml(path)
+    bases = data.pop("extends", None)
+    if bases is None:
+        return data
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise RecipeError(f"{path}: 'extends' must be a path or a list of paths, got {bases!r}")
+    merged: dict = {}
+    for base in bases:
+        base_path = (path.parent / base) if not os.path.isabs(base) else Path(base)
+        if not base_path.is_file():
+            raise RecipeError(f"{path}: extends: base recipe not found: {base_path}")
+        merged = deep_merge(merged, load_with_extends(base_path, (*_seen, path)))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``training.lr=3e-4`` → (["training", "lr"], 3e-4). Values are parsed as YAML."""
+    if "=" not in text:
+        raise RecipeError(f"override {text!r} must look like key.path=value")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise RecipeError(f"override {text!r}: empty key in {key!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    data = copy.deepcopy(data)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise RecipeError(f"override {text!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def _lookup(root: dict, dotted: str, at: str) -> Any:
+    if dotted.startswith("env:"):
+        name, sep, default = dotted[4:].partition(",")
+        value = os.environ.get(name.strip())
+        if value is None:
+            if sep:
+                return yaml.safe_load(default) if default.strip() else ""
+            raise RecipeError(f"{at}: ${{{dotted}}}: environment variable {name.strip()!r} is not set")
+        return value
+    node: Any = root
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise RecipeError(f"{at}: ${{{dotted}}} refers to a key that does not exist")
+        node = node[part]
+    return node
+
+
+def interpolate(data: dict) -> dict:
+    """Resolve ``${a.b}`` (another key) and ``${env:NAME[,default]}``. A value that is exactly one
+    ``${...}`` keeps the referenced value's type; otherwise it is substituted into the string."""
+    root = copy.deepcopy(data)
+
+    def resolve(value: Any, at: str, depth: int = 0) -> Any:
+        if depth > 20:
+            raise RecipeError(f"{at}: interpolation does not terminate (a reference cycle?)")
+        if isinstance(value, dict):
+            return {k: resolve(v, f"{at}.{k}" if at else str(k), depth) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, f"{at}[{i}]", depth) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        whole = _INTERP.fullmatch(value.strip())
+        if whole:
+            return resolve(_lookup(root, whole.group(1).strip(), at), at, depth + 1)
+        return _INTERP.sub(lambda m: str(resolve(_lookup(root, m.group(1).strip(), at), at, depth + 1)), value)
+
+    return resolve(root, "")
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> dict:
+    """The raw, merged, interpolated recipe (validate it with :func:`harness.config.schema.validate`)."""
+    data = load_with_extends(path)
+    data = apply_overrides(data, overrides)
+    return interpolate(data)

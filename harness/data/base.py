@@ -1,0 +1,157 @@
+"""The contract between data components, models, the loop and the evaluator.
+
+A data component (registered in :mod:`harness.data`) is a function that reads raw data and returns a
+:class:`Task`. The runner then builds the model (which may need ``task.info`` for the label set, or
+``task.texts()`` to build a tokenizer from scratch), calls :meth:`Task.tokenize` with that model's
+tokenizer, and hands the tokenized splits to the loop. Evaluation goes through
+:meth:`Task.predictions_from_logits` and :meth:`Task.compute_metrics`, so the loop never needs to
+know what kind of task it is training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from harness.errors import DataError
+
+#: problem types, named as ``transformers`` names them in ``PretrainedConfig.problem_type``
+CLASSIFICATION = "single_label_classification"
+REGRESSION = "regression"
+
+
+@dataclass
+class TaskInfo:
+    """What a model builder needs to know about a task before it sees any tokens."""
+
+    name: str
+    problem_type: str
+    label_names: list[str] | None = None  # None for regression
+    text_columns: tuple[str, ...] = ("sentence",)
+    metric: str = "classification"  # module under harness/metrics/
+    metric_config: str | None = None  # evaluate config name, e.g. the GLUE task
+    main_metric: str = "accuracy"  # default metric for best-checkpoint selection
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_labels(self) -> int:
+        return 1 if self.problem_type == REGRESSION else len(self.label_names or [])
+
+    @property
+    def id2label(self) -> dict[int, str] | None:
+        return None if self.label_names is None else dict(enumerate(self.label_names))
+
+
+class Task:
+    """Raw splits plus everything needed to tokenize, batch and score them.
+
+    Subclasses override the hooks; :class:`ClassificationTask` covers single sentences, sentence
+    pairs and regression (all of GLUE).
+    """
+
+    info: TaskInfo
+    splits: DatasetDict
+    #: splits evaluated during and after training (the first one drives best-checkpoint selection)
+    eval_splits: Sequence[str] = ("validation",)
+    train_split: str = "train"
+    #: the ``transformers`` Auto class that loads a saved model for this task
+    auto_model_class: str = "AutoModelForSequenceClassification"
+
+    def texts(self, split: str | None = None) -> Iterator[str]:
+        """Every text field of a split (default: the train split), for building vocabularies."""
+        raise NotImplementedError
+
+    def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
+        raise NotImplementedError
+
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
+        raise NotImplementedError
+
+    def predictions_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def compute_metrics(self, predictions: np.ndarray, references: np.ndarray, split: str) -> dict[str, float]:
+        raise NotImplementedError
+
+    def num_tokens(self, batch: dict) -> int:
+        """Real (non-padding) tokens in a batch, for tokens/s."""
+        mask = batch.get("attention_mask")
+        return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+
+
+class ClassificationTask(Task):
+    """Single-sentence or sentence-pair classification, or regression (STS-B style).
+
+    ``splits`` hold the text columns named in ``info.text_columns`` and a ``label`` column (an
+    integer class id, or a float for regression); a split without labels (a benchmark's test set)
+    simply lacks the column, or holds -1.
+    """
+
+    def __init__(self, info: TaskInfo, splits: DatasetDict, eval_splits: Sequence[str] = ("validation",)):
+        if info.problem_type not in (CLASSIFICATION, REGRESSION):
+            raise ValueError(f"problem_type must be {CLASSIFICATION!r} or {REGRESSION!r}, got {info.problem_type!r}")
+        if not 1 <= len(info.text_columns) <= 2:
+            raise ValueError(f"text_columns must name one or two columns, got {info.text_columns}")
+        if self.train_split not in splits:
+            raise DataError(f"task {info.name!r} has no {self.train_split!r} split (found: {sorted(splits)})")
+        missing = [s for s in eval_splits if s not in splits]
+        if missing:
+            raise DataError(f"task {info.name!r} has no split {missing} to evaluate on (found: {sorted(splits)})")
+        if len(splits[self.train_split]) == 0:
+            raise DataError(f"task {info.name!r}: the {self.train_split!r} split is empty")
+        self.info = info
+        self.splits = splits
+        self.eval_splits = tuple(eval_splits)
+
+    def texts(self, split: str | None = None) -> Iterator[str]:
+        ds = self.splits[split or self.train_split]
+        for column in self.info.text_columns:
+            yield from ds[column]
+
+    def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
+        columns = self.info.text_columns
+        regression = self.info.problem_type == REGRESSION
+
+        def encode(batch, with_labels: bool):
+            texts = [batch[c] for c in columns]
+            out = tokenizer(*texts, truncation=max_length is not None, max_length=max_length)
+            if with_labels:
+                out["labels"] = [float(x) for x in batch["label"]] if regression else [int(x) for x in batch["label"]]
+            return out
+
+        tokenized = {}
+        for name, ds in self.splits.items():
+            tokenized[name] = ds.map(
+                encode,
+                batched=True,
+                remove_columns=ds.column_names,
+                fn_kwargs={"with_labels": labelled(ds)},
+                desc=f"tokenizing {name}",
+            )
+        return DatasetDict(tokenized)
+
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
+        from transformers import DataCollatorWithPadding
+
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def predictions_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        if self.info.problem_type == REGRESSION:
+            return logits.reshape(len(logits), -1)[:, 0]
+        return logits.argmax(-1)
+
+    def compute_metrics(self, predictions: np.ndarray, references: np.ndarray, split: str) -> dict[str, float]:
+        from harness.metrics import load_metric
+
+        metric = load_metric(self.info.metric, self.info.metric_config)
+        return {k: float(v) for k, v in metric.compute(predictions=predictions, references=references).items()}
+
+
+def labelled(ds: Dataset) -> bool:
+    """Whether a split carries gold labels (test splits of benchmarks do not)."""
+    if "label" not in ds.column_names or len(ds) == 0:
+        return False
+    return not np.all(np.asarray(ds["label"][: min(len(ds), 64)]) == -1)

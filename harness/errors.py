@@ -1,0 +1,32 @@
+"""One exception family for every bad input the user can fix.
+
+The CLI prints ``error: <message>`` for these (no traceback unless ``--debug``) and exits with
+code 2. Each message names the place: a recipe key path (``training.lr``) or ``file:line``.
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A problem with the user's input (recipe, data, paths), reported without a traceback."""
+
+    exit_code = 2
+
+
+class RecipeError(HarnessError):
+    """The recipe is malformed: unknown key, wrong type, missing key, bad component."""
+
+
+class DataError(HarnessError):
+    """A data file or row is unusable; the message names ``file:line``."""
+
+
+class TrainingError(HarnessError):
+    """Training cannot go on (for example a non-finite loss); checkpoints already written are kept."""
+
+    exit_code = 3
+
+
+def where(path: str, line: int | None = None) -> str:
+    """``file:line`` for messages (1-based line numbers, as editors show them)."""
+    return f"{path}:{line}" if line is not None else str(path)

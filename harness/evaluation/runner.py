@@ -1,0 +1,51 @@
+"""Evaluate a model on one split across processes: gather logits, let the task score them."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from harness.data.base import Task
+
+
+@torch.no_grad()
+def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | None, float | None]:
+    """Logits and labels for every example of the split (each exactly once across processes),
+    and the mean loss when labels are present."""
+    was_training = model.training
+    model.eval()
+    all_logits, all_labels, losses, counts = [], [], [], []
+    for batch in dataloader:
+        outputs = model(**batch)
+        logits = outputs.logits
+        labels = batch.get("labels")
+        if labels is not None and getattr(outputs, "loss", None) is not None:
+            n = torch.tensor(labels.shape[0], device=logits.device)
+            loss, n = accelerator.gather_for_metrics((outputs.loss.detach().float().reshape(1) * n, n.reshape(1)))
+            losses.append(loss.sum().item())
+            counts.append(n.sum().item())
+        if labels is not None:
+            logits, labels = accelerator.gather_for_metrics((logits, labels))
+            all_labels.append(labels.float().cpu().numpy() if labels.is_floating_point() else labels.cpu().numpy())
+        else:
+            logits = accelerator.gather_for_metrics(logits)
+        all_logits.append(logits.float().cpu().numpy())
+    if was_training:
+        model.train()
+    logits = np.concatenate(all_logits) if all_logits else np.zeros((0,))
+    labels = np.concatenate(all_labels) if all_labels else None
+    mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None
+    return logits, labels, mean_loss
+
+
+def evaluate_split(model, dataloader, task: Task, accelerator, split: str) -> tuple[dict[str, float], np.ndarray]:
+    """``({metric: value, "loss": ...}, predictions)`` for a labelled split; metrics are empty for
+    an unlabelled one (a benchmark's test set), whose predictions are still returned."""
+    logits, labels, loss = predict(model, dataloader, accelerator)
+    predictions = task.predictions_from_logits(logits)
+    metrics: dict[str, float] = {}
+    if labels is not None and len(labels) and not np.all(labels == -1):
+        metrics = task.compute_metrics(predictions, labels, split)
+        if loss is not None:
+            metrics["loss"] = float(loss)
+    return metrics, predictions

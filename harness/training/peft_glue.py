@@ -1,0 +1,36 @@
+"""Wrap a model with a PEFT method named in the recipe's ``peft`` section.
+
+PEFT does the work; this only picks the task type and makes sure every module that was freshly
+initialised when the checkpoint was loaded (the classification head, and a pooler the checkpoint
+lacks) is trained and saved with the adapter, not left frozen at random values.
+"""
+
+from __future__ import annotations
+
+from harness.config.components import peft_config_class
+
+_TASK_TYPES = {
+    "AutoModelForSequenceClassification": "SEQ_CLS",
+    "AutoModelForTokenClassification": "TOKEN_CLS",
+    "AutoModelForCausalLM": "CAUSAL_LM",
+    "AutoModelForSeq2SeqLM": "SEQ_2_SEQ_LM",
+}
+
+
+def apply_peft(model, spec: dict, auto_model_class: str):
+    from peft import get_peft_model
+
+    args = dict(spec)
+    method = args.pop("method")
+    new_modules = list(getattr(model, "harness_new_modules", []))
+    if new_modules:
+        args["modules_to_save"] = sorted(set(args.get("modules_to_save") or []) | set(new_modules))
+    config = peft_config_class(method)(task_type=_TASK_TYPES.get(auto_model_class), **args)
+    return get_peft_model(model, config)
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
