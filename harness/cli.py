@@ -33,18 +33,23 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def validate_many(args: list[str]) -> int:
+def validate_many(args: list[str], debug: bool = False) -> int:
     from harness.config.loader import load_recipe
     from harness.config.schema import validate
 
     overrides = [a for a in args if "=" in a and not os.path.exists(a)]
     recipes = [a for a in args if a not in overrides]
+    if not recipes:
+        print(f"error: no recipe to validate (only overrides: {' '.join(overrides)})", file=sys.stderr)
+        return 2
     failed = 0
     for path in recipes:
         try:
             validate(load_recipe(path, overrides))
             print(f"ok: {path}")
         except HarnessError as e:
+            if debug:
+                raise
             failed += 1
             print(f"error: {path}: {e}", file=sys.stderr)
     return 2 if failed else 0
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     try:
         if args.command == "validate":
-            return validate_many(args.recipes)
+            return validate_many(args.recipes, debug)
         from harness import run
 
         if args.command == "train":

@@ -7,8 +7,10 @@ outside the allow-list is ever imported, so a recipe cannot run arbitrary code.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
+import re
 import typing
 
 from harness.errors import RecipeError
@@ -32,6 +34,10 @@ REGISTRY: dict[str, dict[str, str]] = {
 #: parameters filled by the runner, not the recipe
 SKIP = {"data": set(), "model": {"task"}}
 
+#: ``package.module:attribute`` or ``package.module.attribute``; no private (``_``) parts, so neither
+#: ``harness.__main__`` (which would run the CLI on import) nor private helpers can be named
+_DOTTED = re.compile(r"[A-Za-z]\w*(\.[A-Za-z]\w*)+(:[A-Za-z]\w*)?")
+
 PEFT_METHODS = {"lora": "LoraConfig", "ia3": "IA3Config", "loha": "LoHaConfig", "lokr": "LoKrConfig"}
 
 
@@ -45,10 +51,8 @@ def resolve(section: str, name: str):
         raise RecipeError(f"expected a component name, got {name!r}")
     target = REGISTRY.get(section, {}).get(name)
     if target is None:
-        dotted = name.replace(":", ".")
-        if not dotted.startswith(ALLOWED_PREFIXES) or "." not in dotted:
-            import difflib
-
+        if not name.startswith(ALLOWED_PREFIXES) or not _DOTTED.fullmatch(name):
+            # refused before anything is imported: only allow-listed packages are ever loaded
             close = difflib.get_close_matches(name, names(section), n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise RecipeError(
@@ -62,8 +66,12 @@ def resolve(section: str, name: str):
         fn = getattr(module, attr)
     except (ImportError, AttributeError) as e:
         raise RecipeError(f"component {name!r} ({target}) cannot be loaded: {e}") from None
-    if not callable(fn):
+    if not callable(fn) or inspect.ismodule(fn):
         raise RecipeError(f"component {name!r} ({target}) is not callable")
+    if name not in REGISTRY.get(section, {}) and not f"{getattr(fn, '__module__', '')}.".startswith(ALLOWED_PREFIXES):
+        # ``harness.data.files:Path`` is pathlib's: a name imported into an allowed module is not allowed
+        raise RecipeError(f"component {name!r} ({target}) is defined in {getattr(fn, '__module__', '?')}, "
+                          f"outside {', '.join(p.rstrip('.') for p in ALLOWED_PREFIXES)}")
     return fn
 
 

@@ -29,7 +29,11 @@ def read_yaml(path: str | Path) -> dict:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         place = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise RecipeError(f"{place}: not valid YAML: {getattr(e, 'problem', e)}") from None
+        raise RecipeError(f"{place}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
+    except UnicodeDecodeError as e:
+        raise RecipeError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise RecipeError(f"{path}: cannot be read: {e.strerror or e}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -83,38 +87,58 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     parts = key.strip().split(".")
     if not all(parts):
         raise RecipeError(f"override {text!r}: empty key in {key!r}")
+    return parts, parse_value(raw)
+
+
+# YAML 1.1 (PyYAML) reads exponent floats without a dot (``3e-4``) as strings; YAML 1.2 and Python don't.
+_EXP_FLOAT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line or environment value as YAML (``3`` → int, ``3e-4`` → float, ``true`` → bool,
+    ``[a,b]`` → list, ``null`` → None); text that is not valid YAML stays a string."""
+    if not raw.strip():
+        return ""
+    if _EXP_FLOAT.fullmatch(raw.strip()):
+        return float(raw)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        return yaml.safe_load(raw)
     except yaml.YAMLError:
-        value = raw
-    return parts, value
+        return raw
 
 
 def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
-    data = copy.deepcopy(data)
+    """Merge ``key.path=value`` overrides into ``data`` with the same rules as ``extends``: setting a
+    section's ``component`` to another one replaces the section (only the overrides' keys remain)."""
+    tree: dict = {}
     for text in overrides:
         parts, value = parse_override(text)
-        node = data
+        node, base = tree, data
         for i, part in enumerate(parts[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
+            base = base.get(part) if isinstance(base, dict) else None
+            if part in node:  # an earlier override set it
+                is_value = not isinstance(node[part], dict)
+            else:
+                is_value = base is not None and not isinstance(base, dict)
+            if is_value:
                 raise RecipeError(f"override {text!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
-            node = nxt
+            node = node.setdefault(part, {})
         node[parts[-1]] = value
-    return data
+    return deep_merge(data, tree)
+
+
+def _env(spec: str, at: str) -> str:
+    """The text of ``${env:NAME}`` / ``${env:NAME,default}``."""
+    name, sep, default = spec[4:].partition(",")
+    value = os.environ.get(name.strip())
+    if value is None:
+        if not sep:
+            raise RecipeError(f"{at}: ${{{spec}}}: environment variable {name.strip()!r} is not set")
+        value = default.strip()
+    return value
 
 
 def _lookup(root: dict, dotted: str, at: str) -> Any:
-    if dotted.startswith("env:"):
-        name, sep, default = dotted[4:].partition(",")
-        value = os.environ.get(name.strip())
-        if value is None:
-            if sep:
-                return yaml.safe_load(default) if default.strip() else ""
-            raise RecipeError(f"{at}: ${{{dotted}}}: environment variable {name.strip()!r} is not set")
-        return value
     node: Any = root
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -125,7 +149,9 @@ def _lookup(root: dict, dotted: str, at: str) -> Any:
 
 def interpolate(data: dict) -> dict:
     """Resolve ``${a.b}`` (another key) and ``${env:NAME[,default]}``. A value that is exactly one
-    ``${...}`` keeps the referenced value's type; otherwise it is substituted into the string."""
+    ``${...}`` keeps the referenced value's type (an environment value is read like an override:
+    ``8`` → 8, ``3e-4`` → 3e-4, ``true`` → True); otherwise it is substituted into the string.
+    Environment values are taken as they are, never interpolated again."""
     root = copy.deepcopy(data)
 
     def resolve(value: Any, at: str, depth: int = 0) -> Any:
@@ -137,10 +163,21 @@ def interpolate(data: dict) -> dict:
             return [resolve(v, f"{at}[{i}]", depth) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
+
+        def one(ref: str, whole: bool) -> Any:
+            ref = ref.strip()
+            if ref.startswith("env:"):
+                text = _env(ref, at)
+                if whole:
+                    parsed = parse_value(text)
+                    return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else text
+                return text
+            return resolve(_lookup(root, ref, at), at, depth + 1)
+
         whole = _INTERP.fullmatch(value.strip())
         if whole:
-            return resolve(_lookup(root, whole.group(1).strip(), at), at, depth + 1)
-        return _INTERP.sub(lambda m: str(resolve(_lookup(root, m.group(1).strip(), at), at, depth + 1)), value)
+            return one(whole.group(1), whole=True)
+        return _INTERP.sub(lambda m: str(one(m.group(1), whole=False)), value)
 
     return resolve(root, "")
 

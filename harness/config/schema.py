@@ -8,8 +8,10 @@ key path, and unknown keys come with the closest valid key.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
+import re
 import inspect
 import types
 import typing
@@ -117,6 +119,30 @@ def _type_name(hint: Any) -> str:
     return str(hint).replace("typing.", "")
 
 
+#: YAML 1.1 spellings of booleans, for Literal choices such as ``mixed_precision: no``
+_YAML_BOOL_WORDS = {False: ("no", "false", "off", "n"), True: ("yes", "true", "on", "y")}
+#: exponent floats without a dot, which YAML 1.1 reads as strings (``1e4``)
+_EXP_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
+
+
+def _literal_match(value: Any, choices: tuple) -> tuple[bool, Any]:
+    """(matched, value as the choice spells it). ``no``/``yes`` (booleans in YAML 1.1) match the
+    string choices ``"no"``/``"yes"``; a choice written ``"prefix_[what]"`` matches ``prefix_...``."""
+    for choice in choices:
+        if type(choice) is type(value) and choice == value:
+            return True, value
+    if isinstance(value, bool):
+        for word in _YAML_BOOL_WORDS[value]:
+            if word in choices:
+                return True, word
+    if isinstance(value, str):
+        for choice in choices:
+            if isinstance(choice, str) and "[" in choice and value.startswith(choice.split("[", 1)[0]) \
+                    and len(value) > len(choice.split("[", 1)[0]):
+                return True, value
+    return False, value
+
+
 def check_value(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
     """Check ``value`` against a type hint; return it coerced (``"3e-4"`` → 3e-4 for floats, YAML
     1.1 reads exponent floats without a dot as strings). Appends messages to ``errors``."""
@@ -127,7 +153,7 @@ def check_value(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        sub_errors: list[str] = []
+        inner: list[str] | None = None
         for option in args:
             if option is type(None):
                 continue
@@ -135,14 +161,19 @@ def check_value(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
             out = check_value(value, option, path, attempt)
             if not attempt:
                 return out
-            sub_errors.extend(attempt)
-        errors.append(f"{path}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+            if inner is None and all(e.startswith((f"{path}[", f"{path}.")) for e in attempt):
+                inner = attempt  # the container matched this option, some items did not: name them
+        if inner:
+            errors.extend(inner)
+        else:
+            errors.append(f"{path}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
         return value
     if origin is Literal:
-        if value not in args:
+        ok, out = _literal_match(value, args)
+        if not ok:
             errors.append(f"{path}: expected one of {list(args)}, got {value!r}{_closest(str(value), map(str, args))}")
-        return value
-    if origin in (list, tuple, typing.Sequence) or hint in (list, tuple):
+        return out
+    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
         if isinstance(value, (list, tuple)):
             if origin is tuple and args and args[-1] is not Ellipsis:
                 if len(value) != len(args):
@@ -166,6 +197,8 @@ def check_value(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and _EXP_NUMBER.fullmatch(value.strip()):
+                value = float(value)  # ``max_steps: 1e4``
             if isinstance(value, float) and value.is_integer():
                 return int(value)
             errors.append(f"{path}: expected an integer, got {value!r} ({type(value).__name__})")
@@ -239,23 +272,41 @@ def validate_component_section(section: str, data: Any, errors: list[str]) -> tu
     return name, components.check_args(fn, args, section, errors)
 
 
+def _has_dataclass(hint: Any) -> bool:
+    return dataclasses.is_dataclass(hint) or any(_has_dataclass(a) for a in typing.get_args(hint))
+
+
 def validate_peft(data: Any, errors: list[str]) -> dict | None:
     if data is None:
         return None
     if not isinstance(data, dict):
-        errors.append(f"peft: expected a mapping with a 'method' key, got {data!r}")
-        return None
+        return None  # reported by the top-level schema (peft: expected a mapping)
     args = dict(data)
     method = args.pop("method", None)
+    if method is None:
+        errors.append(f"peft.method: missing required key (one of: {', '.join(sorted(components.PEFT_METHODS))})")
+        return None
     if method not in components.PEFT_METHODS:
-        errors.append(f"peft.method: expected one of {sorted(components.PEFT_METHODS)}, got {method!r}")
+        errors.append(
+            f"peft.method: expected one of {sorted(components.PEFT_METHODS)}, got {method!r}"
+            f"{_closest(str(method), components.PEFT_METHODS)}"
+        )
         return None
     cls = components.peft_config_class(method)
     valid = {f.name for f in dataclasses.fields(cls) if f.init} - {"task_type", "peft_type"}
-    for key in args:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that cannot be evaluated: keep the name checks
+        hints = {}
+    out = {}
+    for key, value in args.items():
         if key not in valid:
-            errors.append(f"peft.{key}: unknown key for {cls.__name__}{_closest(key, valid)}")
-    return {"method": method, **args}
+            errors.append(f"peft.{key}: unknown key for {cls.__name__}{_closest(str(key), valid)}")
+            continue
+        hint = hints.get(key, Any)
+        # nested PEFT config objects (loftq_config, eva_config, ...) are left to PEFT to check
+        out[key] = value if _has_dataclass(hint) else check_value(value, hint, f"peft.{key}", errors)
+    return {"method": method, **out}
 
 
 def validate(raw: dict) -> Recipe:
@@ -263,14 +314,18 @@ def validate(raw: dict) -> Recipe:
     :class:`RecipeError` listing every problem found."""
     errors: list[str] = []
     top = validate_dataclass(RecipeSchema, raw, "", errors)
-    data_name, data_args = validate_component_section("data", raw.get("data", {}), errors) if "data" in raw else (None, {})
-    model_section = raw.get("model", {})
-    model_path = model_section.pop("path", None) if isinstance(model_section, dict) else None
-    if model_path is not None and not isinstance(model_path, str):
-        errors.append(f"model.path: expected a string, got {model_path!r}")
-    model_name, model_args = validate_component_section("model", model_section, errors) if "model" in raw else (None, {})
-    if isinstance(model_section, dict) and model_path is not None:
-        model_section["path"] = model_path
+    if not isinstance(raw, dict):
+        raise RecipeError("invalid recipe:\n  " + "\n  ".join(errors))
+    # a section that is not a mapping is reported once, by the top-level schema
+    data_name, data_args, model_name, model_args, model_path = None, {}, None, {}, None
+    if isinstance(raw.get("data"), dict):
+        data_name, data_args = validate_component_section("data", raw["data"], errors)
+    if isinstance(raw.get("model"), dict):
+        model_section = dict(raw["model"])  # ``raw`` is left as it is: it is written to recipe.yaml
+        model_path = model_section.pop("path", None)
+        if model_path is not None and not isinstance(model_path, str):
+            errors.append(f"model.path: expected a string, got {model_path!r} ({type(model_path).__name__})")
+        model_name, model_args = validate_component_section("model", model_section, errors)
     peft = validate_peft(raw.get("peft"), errors)
     if errors or top is None:
         raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(errors)))

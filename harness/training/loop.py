@@ -95,8 +95,15 @@ class Trainer:
         collate = task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)
         train_ds = tokenized[task.train_split].with_format("torch")
         self.sampler = EpochSampler(len(train_ds), recipe.seed)
+        # a DataLoader draws a base seed each time it starts iterating; from the global RNG that
+        # would make a resumed run's dropout masks differ, so each loader gets its own generator
         train_dl = DataLoader(
-            train_ds, batch_size=cfg.batch_size, sampler=self.sampler, collate_fn=collate, num_workers=cfg.num_workers
+            train_ds,
+            batch_size=cfg.batch_size,
+            sampler=self.sampler,
+            collate_fn=collate,
+            num_workers=cfg.num_workers,
+            generator=torch.Generator().manual_seed(recipe.seed),
         )
         eval_bs = cfg.eval_batch_size or 2 * cfg.batch_size
         self.eval_split_names = list(recipe.evaluation.splits or task.eval_splits)
@@ -104,7 +111,13 @@ class Trainer:
             if split not in tokenized:
                 raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(tokenized)})")
         eval_dls = [
-            DataLoader(tokenized[s].with_format("torch"), batch_size=eval_bs, shuffle=False, collate_fn=collate)
+            DataLoader(
+                tokenized[s].with_format("torch"),
+                batch_size=eval_bs,
+                shuffle=False,
+                collate_fn=collate,
+                generator=torch.Generator().manual_seed(recipe.seed),
+            )
             for s in self.eval_split_names
         ]
         optimizer = build_optimizer(model, cfg)
@@ -237,7 +250,8 @@ class Trainer:
         model.train()
         t0 = time.perf_counter()
         while not done:
-            self.sampler.set_epoch(st.epoch)
+            # the prepared loader re-seeds the sampler from its own epoch counter on every pass
+            self.train_dl.set_epoch(st.epoch)
             dl = self.train_dl
             if st.batch_in_epoch:
                 dl = acc.skip_first_batches(self.train_dl, st.batch_in_epoch)

@@ -1,0 +1,364 @@
+"""Recipe validation: every problem with its full key path, before any data or weights are touched."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from harness.config import components
+from harness.config.loader import load_recipe
+from harness.config.schema import Recipe, TrainingConfig, validate
+from harness.errors import RecipeError
+
+GOOD = {
+    "output_dir": "runs/x",
+    "data": {"component": "synthetic_classification", "num_train": 32, "num_validation": 8},
+    "model": {"component": "bert_from_scratch", "hidden_size": 16, "num_layers": 1, "num_heads": 2},
+}
+
+
+def recipe(**sections) -> dict:
+    """GOOD with some sections replaced (``None`` removes one)."""
+    out = copy.deepcopy(GOOD)
+    for key, value in sections.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def errors_of(raw: dict) -> list[str]:
+    with pytest.raises(RecipeError) as e:
+        validate(raw)
+    message = str(e.value)
+    assert message.startswith("invalid recipe:\n")
+    return [line.strip() for line in message.splitlines()[1:]]
+
+
+def one_error(raw: dict) -> str:
+    errors = errors_of(raw)
+    assert len(errors) == 1, errors
+    return errors[0]
+
+
+# ------------------------------------------------------------------------------------ good recipes
+
+
+def test_good_recipe_validates_with_defaults():
+    r = validate(recipe())
+    assert isinstance(r, Recipe)
+    assert r.output_dir == "runs/x" and r.seed == 42
+    assert r.training == TrainingConfig()
+    assert r.data_component == "synthetic_classification" and r.data_args == {"num_train": 32, "num_validation": 8}
+    assert r.model_component == "bert_from_scratch" and r.model_args["hidden_size"] == 16
+    assert r.peft is None and r.model_path is None
+
+
+def test_yaml11_exponent_strings_are_floats(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(textwrap.dedent("""
+        output_dir: runs/x
+        data: {component: synthetic_classification}
+        model: {component: bert_from_scratch, dropout: 1e-1}
+        training:
+          lr: 5e-5
+          eps: 1E-8
+          num_epochs: 3
+          max_steps: 1e3
+          betas: [0.9, 0.999]
+          mixed_precision: no
+    """))
+    raw = load_recipe(path)
+    assert raw["training"]["lr"] == "5e-5"  # what YAML 1.1 gives
+    r = validate(raw)
+    assert r.training.lr == 5e-5 and isinstance(r.training.lr, float)
+    assert r.training.eps == 1e-8
+    assert r.training.num_epochs == 3.0 and isinstance(r.training.num_epochs, float)
+    assert r.training.max_steps == 1000 and isinstance(r.training.max_steps, int)
+    assert r.training.betas == (0.9, 0.999)
+    assert r.training.mixed_precision == "no"  # YAML 1.1 reads `no` as false
+    assert r.model_args["dropout"] == 0.1
+
+
+def test_model_path_is_kept_out_of_component_args_and_raw_is_unchanged():
+    raw = recipe(model={"component": "bert_from_scratch", "path": "runs/x/model"})
+    before = copy.deepcopy(raw)
+    r = validate(raw)
+    assert r.model_path == "runs/x/model" and "path" not in r.model_args
+    assert raw == before and r.raw is raw
+
+
+# ------------------------------------------------------------------------------------ unknown keys
+
+
+def test_unknown_top_level_key():
+    raw = recipe()
+    raw["trainig"] = {"lr": 1}
+    assert one_error(raw) == "trainig: unknown key (did you mean 'training'?)"
+
+
+def test_unknown_section_key_suggests_closest():
+    assert one_error(recipe(training={"lrr": 1e-3})) == "training.lrr: unknown key (did you mean 'lr'?)"
+
+
+def test_unknown_key_without_close_match():
+    assert one_error(recipe(training={"zzzzzz": 1})) == "training.zzzzzz: unknown key"
+
+
+def test_unknown_component_argument_suggests_closest():
+    model = {"component": "bert_from_scratch", "hiden_size": 16}
+    assert one_error(recipe(model=model)) == "model.hiden_size: unknown key (did you mean 'hidden_size'?)"
+
+
+def test_runner_filled_argument_is_not_a_recipe_key():
+    assert one_error(recipe(model={"component": "bert_from_scratch", "task": "x"})).startswith("model.task: unknown key")
+
+
+# ------------------------------------------------------------------------------------ types
+
+
+@pytest.mark.parametrize(
+    "training, message",
+    [
+        ({"lr": "fast"}, "training.lr: expected a number, got 'fast' (str)"),
+        ({"lr": True}, "training.lr: expected a number, got True"),
+        ({"batch_size": 8.5}, "training.batch_size: expected an integer, got 8.5 (float)"),
+        ({"batch_size": "8"}, "training.batch_size: expected an integer, got '8' (str)"),
+        ({"batch_size": True}, "training.batch_size: expected an integer, got True (bool)"),
+        ({"overwrite": "yes please"}, "training.overwrite: expected true/false, got 'yes please' (str)"),
+        ({"betas": 0.9}, "training.betas: expected a list, got 0.9 (float)"),
+        ({"betas": [0.9]}, "training.betas: expected 2 items, got 1"),
+        ({"betas": [0.9, "x"]}, "training.betas[1]: expected a number, got 'x' (str)"),
+        ({"eval_batch_size": "big"}, "training.eval_batch_size: expected int | None, got 'big' (str)"),
+    ],
+)
+def test_wrong_type_names_path_expected_and_got(training, message):
+    assert one_error(recipe(training=training)) == message
+
+
+def test_wrong_type_in_component_argument():
+    model = {"component": "bert_from_scratch", "hidden_size": "wide"}
+    assert one_error(recipe(model=model)) == "model.hidden_size: expected an integer, got 'wide' (str)"
+
+
+def test_wrong_type_of_list_items():
+    assert one_error(recipe(evaluation={"splits": ["validation", 3]})) == (
+        "evaluation.splits[1]: expected a string, got 3 (int)"
+    )
+
+
+def test_section_that_is_not_a_mapping_is_reported_once():
+    assert one_error(recipe(training=5)) == "training: expected a mapping, got 5 (int)"
+    assert one_error(recipe(data="glue")) == "data: expected a mapping, got 'glue' (str)"
+
+
+def test_nullable_fields_accept_null():
+    r = validate(recipe(training={"max_grad_norm": None, "max_steps": None}))
+    assert r.training.max_grad_norm is None
+
+
+# ------------------------------------------------------------------------------------ missing keys
+
+
+def test_missing_output_dir():
+    assert one_error(recipe(output_dir=None)) == "output_dir: missing required key"
+
+
+def test_missing_data_section():
+    assert one_error(recipe(data=None)) == "data: missing required key"
+
+
+def test_missing_component_name_lists_choices():
+    error = one_error(recipe(data={"num_train": 8}))
+    assert error.startswith("data.component: missing required key (one of: ")
+    assert "synthetic_classification" in error
+
+
+def test_missing_required_component_argument():
+    data = {"component": "text_classification", "train_file": "t.tsv"}
+    assert one_error(recipe(data=data)) == "data.validation_file: missing required key"
+
+
+# ------------------------------------------------------------------------------------ Literal choices
+
+
+def test_literal_choice_with_suggestion():
+    assert one_error(recipe(training={"optimizer": "adam"})) == (
+        "training.optimizer: expected one of ['adamw', 'sgd'], got 'adam' (did you mean 'adamw'?)"
+    )
+
+
+def test_literal_choices_accepted():
+    r = validate(recipe(training={"scheduler": "cosine", "mixed_precision": "bf16", "optimizer": "sgd"}))
+    assert (r.training.scheduler, r.training.mixed_precision, r.training.optimizer) == ("cosine", "bf16", "sgd")
+
+
+def test_literal_bool_not_in_choices():
+    assert one_error(recipe(training={"scheduler": True})).startswith("training.scheduler: expected one of")
+
+
+# ------------------------------------------------------------------------------------ components / allow-list
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "os.system",
+        "subprocess:run",
+        "antigravity.fly",
+        "this:x",
+        "harness_evil.x",  # not inside the package `harness`
+        "harness:main",
+        "harness.__main__:main",  # would run the CLI on import
+        "harness.data.files:Path:x",
+        "harness.data..files",
+        "harness.data.files:_private",
+    ],
+)
+def test_disallowed_component_is_refused_without_importing(name):
+    validate(recipe())  # the allowed components are imported now, so anything new below is the refused one
+    # harmless stdlib modules that nothing imports (`this` prints the Zen of Python, `antigravity` opens a browser)
+    assert "antigravity" not in sys.modules and "this" not in sys.modules
+    before = set(sys.modules)
+    error = one_error(recipe(data={"component": name}))
+    assert error.startswith(f"data.component: unknown component {name!r}")
+    assert "or a dotted path inside harness" in error
+    assert set(sys.modules) - before == set()
+    assert "antigravity" not in sys.modules and "this" not in sys.modules
+
+
+def test_disallowed_component_is_not_imported_in_a_fresh_process():
+    # the strongest form: a fresh interpreter, where nothing was imported before
+    code = textwrap.dedent("""
+        import sys
+        from harness.config.schema import validate
+        from harness.errors import RecipeError
+        for name in ("antigravity:fly", "os.system", "subprocess:run", "this.x"):
+            try:
+                validate({"output_dir": "x", "data": {"component": name}, "model": {"component": "bert_from_scratch"}})
+            except RecipeError as e:
+                assert "unknown component" in str(e), e
+            else:
+                raise SystemExit("accepted " + name)
+        print(sorted(m for m in ("antigravity", "this", "subprocess", "webbrowser") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "antigravity" not in out.stdout and "this" not in out.stdout and "webbrowser" not in out.stdout
+
+
+def test_dotted_path_inside_harness_is_allowed():
+    r = validate(recipe(data={"component": "harness.data.synthetic:synthetic_classification", "num_train": 4}))
+    assert r.data_component == "harness.data.synthetic:synthetic_classification"
+    assert components.resolve("data", "harness.data.synthetic.synthetic_classification") is \
+        components.resolve("data", "synthetic_classification")
+
+
+def test_name_imported_into_harness_from_elsewhere_is_refused():
+    # harness.data.files does `from pathlib import Path`: allowed module, but not a harness component
+    error = one_error(recipe(data={"component": "harness.data.files:Path"}))
+    assert error == "data.component: component 'harness.data.files:Path' (harness.data.files:Path) is defined in pathlib, outside harness"
+
+
+def test_module_is_not_a_component():
+    error = one_error(recipe(data={"component": "harness.data.files:json"}))
+    assert "is not callable" in error
+
+
+def test_missing_harness_module_or_attribute():
+    assert "cannot be loaded" in one_error(recipe(data={"component": "harness.nope:fn"}))
+    assert "cannot be loaded" in one_error(recipe(data={"component": "harness.data.synthetic:nope"}))
+
+
+def test_unknown_component_suggests_closest_registered_name():
+    error = one_error(recipe(model={"component": "bert_from_scrach"}))
+    assert error.startswith("model.component: unknown component 'bert_from_scrach' (did you mean 'bert_from_scratch'?)")
+    assert "registered: bert_from_scratch, pretrained_classifier" in error
+
+
+def test_component_name_must_be_a_string():
+    assert one_error(recipe(data={"component": 3})) == "data.component: expected a component name, got 3"
+
+
+def test_component_of_another_section_is_unknown():
+    assert one_error(recipe(data={"component": "bert_from_scratch"})).startswith(
+        "data.component: unknown component 'bert_from_scratch'"
+    )
+
+
+# ------------------------------------------------------------------------------------ peft
+
+
+def test_peft_lora_validates_and_coerces():
+    r = validate(recipe(peft={"method": "lora", "r": 4, "lora_alpha": 8, "lora_dropout": "5e-2",
+                              "target_modules": ["query", "value"], "bias": "none"}))
+    assert r.peft == {"method": "lora", "r": 4, "lora_alpha": 8, "lora_dropout": 0.05,
+                      "target_modules": ["query", "value"], "bias": "none"}
+
+
+def test_peft_unknown_method():
+    assert one_error(recipe(peft={"method": "loar", "r": 4})) == (
+        "peft.method: expected one of ['ia3', 'loha', 'lokr', 'lora'], got 'loar' (did you mean 'lora'?)"
+    )
+
+
+def test_peft_missing_method():
+    assert one_error(recipe(peft={"r": 4})).startswith("peft.method: missing required key")
+
+
+def test_peft_unknown_lora_key():
+    assert one_error(recipe(peft={"method": "lora", "r": 4, "lora_alph": 8})) == (
+        "peft.lora_alph: unknown key for LoraConfig (did you mean 'lora_alpha'?)"
+    )
+
+
+def test_peft_task_type_is_set_by_the_runner():
+    assert one_error(recipe(peft={"method": "lora", "task_type": "SEQ_CLS"})).startswith("peft.task_type: unknown key")
+
+
+def test_peft_wrong_types():
+    errors = errors_of(recipe(peft={"method": "lora", "r": "four", "bias": "some"}))
+    assert "peft.r: expected an integer, got 'four' (str)" in errors
+    assert any(e.startswith("peft.bias: expected one of ['none', 'all', 'lora_only'], got 'some'") for e in errors)
+
+
+def test_peft_documented_pattern_choice():
+    r = validate(recipe(peft={"method": "lora", "init_lora_weights": "pissa_niter_16"}))
+    assert r.peft["init_lora_weights"] == "pissa_niter_16"
+
+
+# ------------------------------------------------------------------------------------ all together
+
+
+def test_all_errors_reported_together():
+    raw = {
+        "outputdir": "runs/x",
+        "data": {"component": "synthetic_classification", "num_trian": 8, "seed": "zero"},
+        "model": {"component": "bert_from_scratch", "hidden_size": "wide"},
+        "training": {"lrr": 1, "optimizer": "adam", "batch_size": 1.5},
+        "evaluation": {"splits": "validation"},
+        "tracking": {"report_to": "tensorboard", "project": "p"},
+        "peft": {"method": "lora", "alpha": 8},
+        "seed": "x",
+    }
+    errors = errors_of(raw)
+    expected_paths = [
+        "outputdir", "output_dir", "data.num_trian", "data.seed", "model.hidden_size", "training.lrr",
+        "training.optimizer", "training.batch_size", "evaluation.splits", "tracking.report_to",
+        "tracking.project", "peft.alpha", "seed",
+    ]
+    paths = [e.split(":", 1)[0] for e in errors]
+    assert sorted(paths) == sorted(expected_paths), errors
+    assert "outputdir: unknown key (did you mean 'output_dir'?)" in errors
+    assert "data.num_trian: unknown key (did you mean 'num_train'?)" in errors
+    assert "tracking.project: unknown key (did you mean 'project_name'?)" in errors
+
+
+def test_recipe_that_is_not_a_mapping():
+    with pytest.raises(RecipeError, match="recipe: expected a mapping"):
+        validate(["a"])  # type: ignore[arg-type]

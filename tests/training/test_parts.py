@@ -1,0 +1,93 @@
+"""Unit checks for checkpoints, optimizer groups, schedules and the epoch sampler."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from harness.config.schema import TrainingConfig
+from harness.training import checkpoint as ckpt
+from harness.training.loop import EpochSampler
+from harness.training.optim import build_optimizer, build_scheduler, parameter_groups
+
+
+def _make(root, step):
+    tmp = ckpt.temporary_dir(root, step)
+    tmp.mkdir(parents=True)
+    (tmp / "weights").write_text(str(step))
+    return ckpt.commit(tmp, ckpt.checkpoint_dir(root, step), {"global_step": step})
+
+
+def test_checkpoints_are_atomic_and_partial_ones_ignored(tmp_path):
+    _make(tmp_path, 5)
+    partial = tmp_path / ".tmp-checkpoint-10"  # a run killed while saving step 10
+    partial.mkdir()
+    (partial / "weights").write_text("half")
+    no_state = tmp_path / "checkpoint-12"  # a folder without the state file is not a checkpoint
+    no_state.mkdir()
+    assert ckpt.latest(tmp_path).name == "checkpoint-5"
+    ckpt.clean_partial(tmp_path)
+    assert not partial.exists()
+    assert json.loads((tmp_path / "checkpoint-5" / ckpt.STATE_FILE).read_text()) == {"global_step": 5}
+
+
+def test_recommit_same_step_replaces_whole(tmp_path):
+    _make(tmp_path, 3)
+    tmp = ckpt.temporary_dir(tmp_path, 3)
+    tmp.mkdir()
+    (tmp / "new").write_text("x")
+    ckpt.commit(tmp, ckpt.checkpoint_dir(tmp_path, 3), {"global_step": 3})
+    assert sorted(p.name for p in (tmp_path / "checkpoint-3").iterdir()) == ["new", ckpt.STATE_FILE]
+
+
+def test_prune_keeps_last_k_and_the_best(tmp_path):
+    for s in (2, 4, 6, 8, 10):
+        _make(tmp_path, s)
+    ckpt.prune(tmp_path, keep_last=2, protect={tmp_path / "checkpoint-4"})
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["checkpoint-4", "checkpoint-8", "checkpoint-10"]
+
+
+def test_no_weight_decay_on_biases_and_norms():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+    decay, no_decay = parameter_groups(model, 0.1)
+    assert decay["weight_decay"] == 0.1 and [p.shape for p in decay["params"]] == [torch.Size([4, 4])]
+    assert no_decay["weight_decay"] == 0.0 and len(no_decay["params"]) == 3
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine", "constant"])
+def test_schedules_warm_up_then_follow_their_shape(name):
+    cfg = TrainingConfig(lr=1.0, scheduler=name, warmup_steps=4)
+    opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
+    sched = build_scheduler(opt, cfg, total_steps=20)
+    lrs = []
+    for _ in range(20):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([0.0, 0.25, 0.5, 0.75, 1.0])
+    if name == "constant":
+        assert lrs[4:] == pytest.approx([1.0] * 16)
+    else:
+        assert all(a >= b for a, b in zip(lrs[4:], lrs[5:])) and lrs[-1] < 0.1
+    if name == "cosine":
+        assert lrs[12] == pytest.approx(0.5)  # halfway through the decay
+
+
+def test_sgd_and_adamw():
+    lin = torch.nn.Linear(2, 2)
+    assert isinstance(build_optimizer(lin, TrainingConfig(optimizer="sgd", momentum=0.9)), torch.optim.SGD)
+    assert isinstance(build_optimizer(lin, TrainingConfig()), torch.optim.AdamW)
+
+
+def test_epoch_sampler_depends_only_on_seed_and_epoch():
+    s = EpochSampler(50, seed=3)
+    first = list(s)
+    s.set_epoch(1)
+    second = list(s)
+    assert sorted(first) == list(range(50)) and first != second
+    t = EpochSampler(50, seed=3)
+    t.set_epoch(1)
+    torch.manual_seed(123)  # the global RNG plays no part
+    assert list(t) == second

@@ -1,0 +1,82 @@
+"""Exact resume after SIGKILL mid-epoch, and atomic checkpoints."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, child_env, run_harness
+from safetensors.torch import load_file
+
+TIMING = ("seconds", "tokens_per_second", "wall_seconds")
+
+TRAINING = {
+    "num_epochs": 6,  # 16 steps per epoch → 96 steps
+    "eval_steps": 6,  # 6 does not divide 16: most checkpoints fall mid-epoch
+    "save_total_limit": 3,
+    "log_steps": 2,
+    "warmup_ratio": 0.1,
+}
+
+
+def _weights(run: Path) -> dict:
+    return load_file(str(run / "model" / "model.safetensors"))
+
+
+def _metrics(run: Path) -> dict:
+    m = json.loads((run / "metrics.json").read_text())
+    return {k: v for k, v in m.items() if not k.endswith(TIMING)}
+
+
+def _steps(ckpts: Path) -> list[int]:
+    return sorted(int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")) if ckpts.is_dir() else []
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, tmp_path):
+    full = write_recipe("full", training=TRAINING)
+    proc = run_harness("train", str(full))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    killed = write_recipe("killed", training=TRAINING)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "harness", "train", str(killed)],
+        cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 240
+    # kill once a checkpoint past the first epoch exists: the run is then mid-epoch 2 or later
+    while time.time() < deadline and child.poll() is None and not any(s > 16 for s in _steps(ckpts)):
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    last = max(_steps(ckpts))
+    assert last % 16 != 0 or last < 96
+
+    proc = run_harness("train", str(killed), "training.resume=auto")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stdout + proc.stderr
+
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "killed")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert (a[k] == b[k]).all(), f"weight {k} differs after resume"
+    assert _metrics(tmp_path / "full") == _metrics(tmp_path / "killed")
+    # the loss history was cut back to the checkpoint and continued: same rows as the full run
+    hist = lambda r: [json.loads(l) for l in (tmp_path / r / "logs" / "history.jsonl").read_text().splitlines()]
+    assert hist("full") == hist("killed")
+
+
+def test_training_over_an_earlier_run_is_refused(write_recipe, tmp_path):
+    recipe = write_recipe("run", training={"num_epochs": 1})
+    assert run_harness("train", str(recipe)).returncode == 0
+    before = (tmp_path / "run" / "metrics.json").read_bytes()
+    proc = run_harness("train", str(recipe))
+    assert proc.returncode == 2
+    assert "already holds a run" in proc.stderr and "Traceback" not in proc.stderr
+    assert (tmp_path / "run" / "metrics.json").read_bytes() == before
