@@ -61,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return validate_many(args.recipes, debug)
+        # a bad recipe fails here in a second, before torch and the training stack are imported
+        from harness.config.loader import load_recipe
+        from harness.config.schema import validate
+
+        validate(load_recipe(args.recipe, args.overrides))
         from harness import run
 
         if args.command == "train":

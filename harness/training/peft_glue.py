@@ -20,6 +20,13 @@ _TASK_TYPES = {
 def apply_peft(model, spec: dict, auto_model_class: str):
     from peft import get_peft_model
 
+    from harness.errors import HarnessError
+
+    if not getattr(model, "name_or_path", ""):
+        raise HarnessError(
+            "peft: the model was built from scratch, so there is no pretrained base to reload an adapter onto; "
+            "use a pretrained model component (e.g. pretrained_classifier) or remove the peft section"
+        )
     args = dict(spec)
     method = args.pop("method")
     new_modules = list(getattr(model, "harness_new_modules", []))

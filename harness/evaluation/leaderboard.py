@@ -1,0 +1,691 @@
+"""GLUE leaderboard: train one recipe on every GLUE task, then write a submission zip and a dev table.
+
+    harness leaderboard --recipe recipes/glue_lora.yaml --runs-dir runs/glue --out runs/glue [key=value ...]
+    python scripts/glue_leaderboard.py --recipe RECIPE --runs-dir DIR --out DIR --collect
+
+**Run mode** (the default): for each task of ``--tasks`` (default all nine) whose data can be
+loaded, ``python -m harness train RECIPE <overrides> data.task=T output_dir=DIR/T
+evaluation.predict_splits=[<T's test splits>]`` runs in its own process (Accelerate keeps
+process-global state, and one task's crash cannot take the others with it). A task whose data
+component raises a :class:`~harness.errors.DataError` is reported *missing*; a run that exits
+non-zero is reported *failed* with its ``error:`` line; neither is ever given a score. After MNLI,
+the AX diagnostic set is predicted with the MNLI model (``DIR/mnli/model``) into
+``DIR/mnli/predictions_ax.tsv``.
+
+**Collect mode** (``--collect``): no training; the same report is built from existing
+``DIR/<task>/metrics.json`` and ``predictions_<split>.tsv`` files (AX is predicted from
+``DIR/mnli/model`` when its predictions are absent).
+
+Either way ``--out`` receives
+
+* ``glue_submission.zip``: ``CoLA.tsv, SST-2.tsv, MRPC.tsv, STS-B.tsv, QQP.tsv, MNLI-m.tsv,
+  MNLI-mm.tsv, QNLI.tsv, RTE.tsv, WNLI.tsv, AX.tsv`` (those with predictions), each
+  ``index<TAB>prediction`` with the label strings the GLUE server expects (our label names are
+  mapped through the task's ``info.label_names`` → ``info.extra["test_label_strings"]``; STS-B
+  scores are clipped to [0, 5] with 3 decimals). The zip is checked with
+  :func:`validate_submission` after it is written.
+* ``leaderboard.md``: dev scores per task (×100) and their GLUE average over the tasks that have
+  scores (missing tasks are never counted as 0), beside published baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from harness.errors import DataError, HarnessError, RecipeError
+
+#: the nine GLUE tasks, in the leaderboard's column order
+TASKS: tuple[str, ...] = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
+DISPLAY = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI",
+           "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI"}
+
+#: the dev metrics of each task, as ``metrics.json`` keys, in the order they are shown (a/b)
+DEV_METRICS: dict[str, tuple[str, ...]] = {
+    "cola": ("validation/matthews_correlation",),
+    "sst2": ("validation/accuracy",),
+    "mrpc": ("validation/f1", "validation/accuracy"),
+    "stsb": ("validation/pearson", "validation/spearmanr"),
+    "qqp": ("validation/f1", "validation/accuracy"),
+    "mnli": ("validation_matched/accuracy", "validation_mismatched/accuracy"),
+    "qnli": ("validation/accuracy",),
+    "rte": ("validation/accuracy",),
+    "wnli": ("validation/accuracy",),
+}
+METRIC_LABELS = {"cola": "MCC", "sst2": "acc", "mrpc": "F1/acc", "stsb": "Pearson/Spearman", "qqp": "F1/acc",
+                 "mnli": "m/mm", "qnli": "acc", "rte": "acc", "wnli": "acc"}
+
+_MNLI = ("entailment", "neutral", "contradiction")
+_NLI2 = ("entailment", "not_entailment")
+_BIN = ("0", "1")
+#: every submission file the GLUE server takes → the prediction strings it accepts (None: a float
+#: score in [0, 5]). Written down here independently of harness.data.glue, so that the validator
+#: checks the writer rather than repeating it.
+SERVER_LABELS: dict[str, tuple[str, ...] | None] = {
+    "CoLA.tsv": _BIN, "SST-2.tsv": _BIN, "MRPC.tsv": _BIN, "STS-B.tsv": None, "QQP.tsv": _BIN,
+    "MNLI-m.tsv": _MNLI, "MNLI-mm.tsv": _MNLI, "QNLI.tsv": _NLI2, "RTE.tsv": _NLI2, "WNLI.tsv": _BIN,
+    "AX.tsv": _MNLI,
+}
+SUBMISSION_FILES: tuple[str, ...] = tuple(SERVER_LABELS)
+HEADER = "index\tprediction"
+ZIP_NAME = "glue_submission.zip"
+REPORT_NAME = "leaderboard.md"
+STSB_RANGE = (0.0, 5.0)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    name: str
+    source: str
+    scores: dict[str, str]  # task -> the published number as printed
+    score: str | None = None  # the published GLUE score, if any
+
+
+_DISTILBERT = "DistilBERT paper (Sanh et al. 2019), Table 1, GLUE dev"
+_ANCHOR = "this project, measured on one H100 (other tasks not measured)"
+BASELINES: tuple[Baseline, ...] = (
+    Baseline("ELMo baseline", _DISTILBERT,
+             dict(cola="44.1", mnli="68.6", mrpc="76.6", qnli="71.1", qqp="86.2", rte="53.4", sst2="91.5",
+                  stsb="70.4", wnli="56.3"), "68.7"),
+    Baseline("BERT-base", _DISTILBERT,
+             dict(cola="56.3", mnli="86.7", mrpc="88.6", qnli="91.8", qqp="89.6", rte="69.3", sst2="92.7",
+                  stsb="89.0", wnli="53.5"), "79.5"),
+    Baseline("DistilBERT", _DISTILBERT,
+             dict(cola="51.3", mnli="82.2", mrpc="87.5", qnli="89.2", qqp="88.5", rte="59.9", sst2="91.3",
+                  stsb="86.9", wnli="56.3"), "77.0"),
+    Baseline("HF Trainer, all-MiniLM-L6-v2, full FT (measured, one H100)", _ANCHOR,
+             dict(cola="24.5", sst2="88.8", mrpc="84.5 (F1)", stsb="85.1 (Pearson)", rte="54.5")),
+    Baseline("HF Trainer, all-MiniLM-L6-v2, LoRA r8 (measured, one H100)", _ANCHOR,
+             dict(cola="21.5", sst2="86.1", mrpc="86.5 (F1)", stsb="84.9 (Pearson)", rte="56.3")),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class TaskResult:
+    """What the leaderboard knows about one task."""
+
+    task: str
+    status: str = "missing"  # "ok" (scored) | "missing" (no data / no run) | "failed"
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # DEV_METRICS keys -> value in [0, 1]
+    #: submission file name -> rows (index, server label string)
+    files: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: submission file name -> number of test examples (when the data could be loaded)
+    expected: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # e.g. a test split without predictions
+
+    @property
+    def values(self) -> list[float] | None:
+        """The task's dev metrics ×100, in DEV_METRICS order; None unless scored."""
+        if self.status != "ok":
+            return None
+        return [100.0 * self.metrics[k] for k in DEV_METRICS[self.task]]
+
+    @property
+    def score(self) -> float | None:
+        """The task's contribution to the GLUE average: the mean of its metrics (MNLI: m and mm)."""
+        v = self.values
+        return None if v is None else sum(v) / len(v)
+
+    def cell(self) -> str:
+        if self.status == "ok":
+            return "/".join(f"{x:.1f}" for x in self.values)
+        return f"{self.status} ({_short(self.reason)})"
+
+
+def glue_average(scores: dict[str, float | None]) -> tuple[float | None, int]:
+    """``(mean of the tasks that have a score, how many have one)``; missing tasks are left out,
+    never counted as 0. ``scores`` maps task -> its score (the mean of its metrics) or None."""
+    present = [s for s in scores.values() if s is not None and math.isfinite(s)]
+    return (sum(present) / len(present) if present else None), len(present)
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """The first sentence / line of a message, for a table cell."""
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    cut = line.find(". ")
+    if 0 < cut:
+        line = line[: cut + 1]
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return line.replace("|", "\\|")
+
+
+# ---------------------------------------------------------------------------------------------
+# label strings
+
+
+def server_label(task_info, prediction: str) -> str:
+    """Our prediction (a label name, or a float for regression) → the string the GLUE server takes:
+    label name → class id through ``info.label_names`` → ``info.extra["test_label_strings"][id]``;
+    a regression score is clipped to [0, 5] and written with 3 decimals."""
+    strings = task_info.extra.get("test_label_strings")
+    names = task_info.label_names
+    if strings is None or names is None:
+        try:
+            value = float(prediction)
+        except ValueError:
+            raise DataError(f"{task_info.name}: expected a float prediction, found {prediction!r}") from None
+        if not math.isfinite(value):
+            raise DataError(f"{task_info.name}: prediction {prediction!r} is not a finite number")
+        return f"{min(max(value, STSB_RANGE[0]), STSB_RANGE[1]):.3f}"
+    try:
+        return strings[names.index(prediction)]
+    except ValueError:
+        raise DataError(
+            f"{task_info.name}: prediction {prediction!r} is not one of the task's labels ({', '.join(names)})"
+        ) from None
+
+
+def read_predictions(path: Path) -> list[tuple[str, str]]:
+    """``predictions_<split>.tsv`` (``index<TAB>prediction``) → [(index, prediction), ...]."""
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header != ["index", "prediction"]:
+            raise DataError(f"{path}:1: expected the header 'index<TAB>prediction', found {header!r}")
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != 2:
+                raise DataError(f"{path}:{reader.line_num}: expected 2 tab-separated fields, found {len(row)}")
+            rows.append((row[0], row[1]))
+    return rows
+
+
+def _static_info(task: str):
+    """The task's TaskInfo without reading its data (collect mode, data absent): the same object
+    ``glue()`` returns, built from the GLUE spec table."""
+    from harness.data import glue as glue_mod
+
+    spec = glue_mod._SPECS[task]
+    return glue_mod._info(spec, list(spec.files), source="none", data_dir=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# the submission zip
+
+
+def write_submission(path: Path, files: dict[str, list[tuple[str, str]]]) -> None:
+    """Write the zip (atomically) in SUBMISSION_FILES order."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in SUBMISSION_FILES:
+            if name in files:
+                body = "\n".join([HEADER, *(f"{i}\t{p}" for i, p in files[name])]) + "\n"
+                zf.writestr(name, body)
+    os.replace(tmp, path)
+
+
+def validate_submission(zip_path: str | Path, expected_counts: dict[str, int] | None = None) -> list[str]:
+    """Problems with a GLUE submission zip (empty list: none). Checks that every file is one the
+    GLUE server knows, has the ``index<TAB>prediction`` header, one row per example with an integer
+    index (no repeats) and a legal prediction (the task's label strings; STS-B a float in [0, 5]),
+    and — for the files named in ``expected_counts`` — is present with exactly that many rows."""
+    problems: list[str] = []
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (OSError, zipfile.BadZipFile) as e:
+        return [f"{zip_path}: not a readable zip ({e})"]
+    with zf:
+        names = zf.namelist()
+        for name in names:
+            if name not in SERVER_LABELS:
+                problems.append(f"{name}: not a GLUE submission file (expected one of {', '.join(SUBMISSION_FILES)})")
+                continue
+            legal = SERVER_LABELS[name]
+            try:
+                text = zf.read(name).decode("utf-8")
+            except UnicodeDecodeError as e:
+                problems.append(f"{name}: not UTF-8 ({e})")
+                continue
+            lines = text.splitlines()
+            if not lines or lines[0] != HEADER:
+                problems.append(f"{name}:1: expected the header 'index<TAB>prediction', found {lines[0] if lines else ''!r}")
+                continue
+            seen: set[int] = set()
+            rows = 0
+            for n, line in enumerate(lines[1:], start=2):
+                if not line.strip():
+                    problems.append(f"{name}:{n}: blank line")
+                    continue
+                rows += 1
+                fields = line.split("\t")
+                if len(fields) != 2:
+                    problems.append(f"{name}:{n}: expected 2 tab-separated fields, found {len(fields)}")
+                    continue
+                index, prediction = fields
+                try:
+                    i = int(index)
+                except ValueError:
+                    problems.append(f"{name}:{n}: index {index!r} is not an integer")
+                else:
+                    if i in seen:
+                        problems.append(f"{name}:{n}: index {i} repeated")
+                    seen.add(i)
+                if legal is None:
+                    try:
+                        value = float(prediction)
+                    except ValueError:
+                        value = math.nan
+                    if not (STSB_RANGE[0] <= value <= STSB_RANGE[1]):
+                        problems.append(f"{name}:{n}: prediction {prediction!r} is not a score in [0, 5]")
+                elif prediction not in legal:
+                    problems.append(f"{name}:{n}: prediction {prediction!r} is not one of {', '.join(legal)}")
+            if rows == 0:
+                problems.append(f"{name}: no predictions")
+            if expected_counts and name in expected_counts and rows != expected_counts[name]:
+                problems.append(f"{name}: {rows} rows, expected {expected_counts[name]} (one per test example)")
+        for name in expected_counts or {}:
+            if name not in names:
+                problems.append(f"{name}: missing from the zip")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# one task
+
+
+@dataclass
+class _Plan:
+    """A task's recipe and data, resolved before training."""
+
+    task: str
+    recipe: object | None = None  # harness.config.schema.Recipe
+    data: object | None = None  # the ClassificationTask, when its data could be loaded
+    info: object | None = None  # TaskInfo (from the data, or built without it)
+    data_error: str | None = None  # why the data could not be loaded (a DataError's message)
+
+
+def _recipe_for(recipe_path: str | Path, overrides: list[str], task: str):
+    from harness.config import components
+    from harness.config.loader import load_recipe
+    from harness.config.schema import validate
+    from harness.data.glue import glue
+
+    raw = load_recipe(recipe_path, overrides)
+    component = raw.get("data", {}).get("component") if isinstance(raw.get("data"), dict) else None
+    try:
+        is_glue = component is not None and components.resolve("data", component) is glue
+    except RecipeError:
+        is_glue = False
+    if not is_glue:
+        raise RecipeError(
+            f"leaderboard: {recipe_path} must use the GLUE data component (data.component: glue), "
+            f"not {component!r}"
+        )
+    return validate(load_recipe(recipe_path, [*overrides, f"data.task={task}"]))
+
+
+def plan_task(task: str, recipe_path: str | Path | None, overrides: list[str], run_dir: Path | None = None) -> _Plan:
+    """Resolve the recipe for ``task`` and load its data (a DataError: the data is missing).
+
+    Without ``recipe_path`` (collect mode), the run's own ``run_dir/recipe.yaml`` is used when it
+    is there and still valid; otherwise the task's label set comes from the GLUE spec and the test
+    sets' sizes stay unknown (the zip is then checked without row counts)."""
+    from harness.config import components
+
+    plan = _Plan(task)
+    if recipe_path is None:
+        saved = run_dir / "recipe.yaml" if run_dir is not None else None
+        if saved is not None and saved.is_file():
+            try:
+                plan.recipe = _recipe_for(saved, overrides, task)
+            except HarnessError as e:
+                plan.data_error = f"{saved}: {e}"
+        else:
+            plan.data_error = "no recipe to load its data with"
+    else:
+        plan.recipe = _recipe_for(recipe_path, overrides, task)
+    if plan.recipe is not None:
+        try:
+            plan.data = components.resolve("data", plan.recipe.data_component)(**plan.recipe.data_args)
+        except DataError as e:
+            plan.data_error = str(e)
+    plan.info = plan.data.info if plan.data is not None else _static_info(task)
+    return plan
+
+
+def _error_line(output: str, returncode: int) -> str:
+    """The ``error:`` line a failed ``harness train`` printed (else its last line) and the exit code."""
+    lines = [l.strip() for l in output.splitlines() if l.strip()]
+    errors = [l for l in lines if l.startswith("error:")]
+    line = errors[-1] if errors else (lines[-1] if lines else "no output")
+    return f"{line} (exit code {returncode})"
+
+
+def train_task(recipe_path: str, overrides: list[str], log_path: Path) -> tuple[bool, str]:
+    """``python -m harness train RECIPE OVERRIDES`` in its own process, output to ``log_path``.
+    Returns (succeeded, error line)."""
+    cmd = [sys.executable, "-m", "harness", "train", recipe_path, *overrides]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"$ {' '.join(cmd)}", flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log_path.write_text(proc.stdout)
+    if proc.returncode != 0:
+        return False, _error_line(proc.stdout, proc.returncode)
+    return True, ""
+
+
+def task_overrides(plan: _Plan, overrides: list[str], run_dir: Path) -> list[str]:
+    splits = list(plan.info.extra.get("test_splits", {}))
+    return [*overrides, f"data.task={plan.task}", f"output_dir={run_dir}",
+            f"evaluation.predict_splits=[{','.join(splits)}]"]
+
+
+def collect_task(plan: _Plan, run_dir: Path) -> TaskResult:
+    """Scores from ``run_dir/metrics.json`` and submission rows from its prediction files."""
+    res = TaskResult(plan.task)
+    info = plan.info
+    for split, fname in info.extra.get("test_splits", {}).items():
+        if plan.data is not None and split in plan.data.splits:
+            res.expected[fname] = len(plan.data.splits[split])
+    metrics_path = run_dir / "metrics.json"
+    if not metrics_path.is_file():
+        data_absent = plan.recipe is not None and plan.data_error  # the data is why there is no run
+        res.status, res.reason = "missing", plan.data_error if data_absent else f"no run: {metrics_path} not found"
+        return res
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, ValueError) as e:
+        res.status, res.reason = "failed", f"{metrics_path}: unreadable ({e})"
+        return res
+    lacking = [k for k in DEV_METRICS[plan.task] if not isinstance(metrics.get(k), (int, float))]
+    if lacking:
+        res.status, res.reason = "failed", f"{metrics_path} lacks {', '.join(lacking)}"
+        return res
+    res.status = "ok"
+    res.metrics = {k: float(metrics[k]) for k in DEV_METRICS[plan.task]}
+    test_splits = info.extra.get("test_splits") or {}
+    if not test_splits:
+        res.notes.append("no test split: nothing to submit")
+    for split, fname in test_splits.items():
+        _add_file(res, info, run_dir / f"predictions_{split}.tsv", fname)
+    return res
+
+
+def _add_file(res: TaskResult, info, path: Path, fname: str) -> None:
+    if not path.is_file():
+        res.notes.append(f"{fname}: no predictions ({path} not found)")
+        return
+    try:
+        res.files[fname] = [(i, server_label(info, p)) for i, p in read_predictions(path)]
+    except DataError as e:
+        res.notes.append(f"{fname}: not written: {e}")
+
+
+# ---------------------------------------------------------------------------------------------
+# AX, predicted with the MNLI model
+
+
+def predict_ax(plan: _Plan, run_dir: Path) -> Path:
+    """Predict GLUE's AX diagnostic set with ``run_dir/model`` (the MNLI model) and write
+    ``run_dir/predictions_ax.tsv`` (MNLI's label names). Raises DataError when AX is absent."""
+    import numpy as np
+    import torch
+    from torch.utils.data import DataLoader
+
+    from harness.models.pretrained import load_saved
+    from harness.report import atomic_write_text
+
+    ax = _load_ax(plan)
+    task, cfg = plan.data, plan.recipe.training
+    model, tokenizer = load_saved(run_dir / "model", task)
+    columns, max_length = task.info.text_columns, cfg.max_length
+
+    def encode(batch):
+        return tokenizer(*[batch[c] for c in columns], truncation=max_length is not None, max_length=max_length)
+
+    encoded = ax.map(encode, batched=True, remove_columns=ax.column_names, desc="tokenizing ax")
+    loader = DataLoader(encoded, batch_size=cfg.eval_batch_size or 2 * cfg.batch_size,
+                        collate_fn=task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).eval()
+    logits = []
+    with torch.no_grad():
+        for batch in loader:
+            logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
+    predictions = task.predictions_from_logits(np.concatenate(logits)) if logits else []
+    names = task.info.label_names
+    path = run_dir / "predictions_ax.tsv"
+    atomic_write_text(path, "\n".join([HEADER, *(f"{i}\t{names[int(p)]}" for i, p in zip(ax["idx"], predictions))]) + "\n")
+    return path
+
+
+def _load_ax(plan: _Plan):
+    from harness.data.glue import load_ax
+
+    args = plan.recipe.data_args
+    return load_ax(args.get("data_dir"), args.get("source", "auto"))
+
+
+def ax_result(plan: _Plan, run_dir: Path, mnli: TaskResult, predict: bool) -> tuple[str, str]:
+    """Predict AX with the MNLI model (always when ``predict``; else only when its predictions are
+    absent) and add AX.tsv to the MNLI result. ``(status, reason)`` for the report."""
+    if mnli.status != "ok":
+        return "missing", f"no MNLI model (MNLI {mnli.status})"
+    path = run_dir / "predictions_ax.tsv"
+    if plan.data is not None:
+        try:
+            mnli.expected["AX.tsv"] = len(_load_ax(plan))
+        except DataError as e:
+            if predict or not path.is_file():
+                return "missing", str(e)
+    if predict or not path.is_file():
+        if plan.data is None:
+            return "missing", plan.data_error or "no recipe to load the AX data with"
+        if not (run_dir / "model").is_dir():
+            return "missing", f"no MNLI model at {run_dir / 'model'}"
+        try:
+            predict_ax(plan, run_dir)
+        except HarnessError as e:
+            return "failed", str(e)
+        except Exception as e:  # a library failure: report it, keep the rest of the leaderboard
+            return "failed", f"{type(e).__name__}: {e}"
+    _add_file(mnli, plan.info, path, "AX.tsv")
+    if "AX.tsv" not in mnli.files:
+        return "failed", next((n for n in mnli.notes if n.startswith("AX.tsv")), "no predictions")
+    return "ok", ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str | None, runs_dir: Path,
+           overrides: list[str], zip_path: Path | None, problems: list[str], mode: str) -> str:
+    avg, n = glue_average({t: r.score for t, r in results.items()})
+    if avg is None:
+        score = "— (no task scored)"
+    elif n == len(TASKS):
+        score = f"{avg:.1f}"
+    else:
+        score = f"{avg:.1f} ({n} of {len(TASKS)} tasks)"
+    name = Path(recipe).stem if recipe else runs_dir.name
+    out = [f"# GLUE leaderboard: {name}", ""]
+    out.append(f"- recipe: `{recipe}`" if recipe else "- recipe: (none; collected runs)")
+    if overrides:
+        out.append(f"- overrides: `{' '.join(overrides)}`")
+    out.append(f"- runs: `{runs_dir}` ({mode}), written {time.strftime('%Y-%m-%d %H:%M')}")
+    out += ["", "## Dev scores (×100)", "",
+            "CoLA: Matthews correlation; MRPC, QQP: F1/accuracy; STS-B: Pearson/Spearman; MNLI: "
+            "matched/mismatched accuracy; the rest: accuracy. A task's score is the mean of its metrics "
+            "(MNLI: of m and mm); the GLUE score is the mean over the tasks that have one — a missing "
+            "task is left out, never counted as 0.", ""]
+    out.append(_md_row(["Model", "Score", *(f"{DISPLAY[t]}" for t in TASKS), "Source"]))
+    out.append(_md_row(["---"] * (len(TASKS) + 3)))
+    cells = [results[t].cell() if t in results else "not run" for t in TASKS]
+    out.append(_md_row([f"**{name}**", f"**{score}**", *cells, "this run"]))
+    for b in BASELINES:
+        out.append(_md_row([b.name, b.score or "—", *(b.scores.get(t, "—") for t in TASKS), b.source]))
+    out += ["", "The published rows give one number per task, as printed in their source. "
+            f"This run's metrics per task: {', '.join(f'{DISPLAY[t]} {METRIC_LABELS[t]}' for t in TASKS)}.", ""]
+
+    unscored = [(t, r) for t, r in results.items() if r.status != "ok"]
+    not_run = [t for t in TASKS if t not in results]
+    if unscored or not_run:
+        out += ["## Tasks without a score", ""]
+        out += [f"- {DISPLAY[t]}: {r.status}: {r.reason}" for t, r in unscored]
+        out += [f"- {DISPLAY[t]}: not run (not in --tasks)" for t in not_run]
+        out.append("")
+
+    out += ["## Submission", ""]
+    if zip_path is None:
+        out.append("No submission written: no task has test predictions.")
+    else:
+        out.append(f"`{zip_path}` (upload to https://gluebenchmark.com/submit):")
+        out.append("")
+        files = {f: (t, rows) for t, r in results.items() for f, rows in r.files.items()}
+        for fname in SUBMISSION_FILES:
+            if fname in files:
+                out.append(f"- {fname}: {len(files[fname][1])} predictions")
+            else:
+                why = "AX: " + ax[1] if fname == "AX.tsv" and ax[0] != "ok" else "no predictions"
+                out.append(f"- {fname}: absent ({_short(why, 300)})")
+    notes = [f"{DISPLAY[t]}: {n}" for t, r in results.items() for n in r.notes]
+    if notes:
+        out += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+    out += ["", "Validation: " + ("no problems found." if not problems else f"{len(problems)} problem(s):"), ""]
+    out += [f"- {p}" for p in problems[:50]]
+    if len(problems) > 50:
+        out.append(f"- … and {len(problems) - 50} more")
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harness leaderboard",
+        description="Train a GLUE recipe on every GLUE task (or collect earlier runs), then write "
+                    "glue_submission.zip and leaderboard.md.",
+    )
+    p.add_argument("--recipe", help="a GLUE recipe (data.component: glue); required unless --collect")
+    p.add_argument("--tasks", nargs="+", default=None, metavar="TASK",
+                   help=f"tasks to run or collect (default all: {' '.join(TASKS)}); comma lists work too")
+    p.add_argument("--runs-dir", required=True, type=Path, help="each task's run goes to RUNS_DIR/<task>")
+    p.add_argument("--collect", action="store_true",
+                   help="do not train: collect RUNS_DIR/<task>/metrics.json and predictions")
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"where {ZIP_NAME} and {REPORT_NAME} go (default: RUNS_DIR)")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="recipe overrides for every task")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return p
+
+
+def _parse_tasks(values: list[str] | None, overrides: list[str]) -> list[str]:
+    from harness.data.glue import glue_task_name
+
+    if not values:
+        return list(TASKS)
+    tasks = []
+    for value in values:
+        if "=" in value:  # `--tasks rte training.lr=1e-3`: argparse hands the override to --tasks
+            overrides.append(value)
+            continue
+        for name in filter(None, value.split(",")):
+            key = glue_task_name(name)
+            if key == "ax":
+                raise RecipeError("leaderboard: AX is not a task of its own: it is predicted with the MNLI model")
+            if key not in tasks:
+                tasks.append(key)
+    return [t for t in TASKS if t in tasks]
+
+
+def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tuple[bool, str]] = train_task) -> int:
+    overrides = list(args.overrides)
+    tasks = _parse_tasks(args.tasks, overrides)
+    if not args.collect and not args.recipe:
+        raise RecipeError("leaderboard: --recipe is required to train (or pass --collect)")
+    runs_dir: Path = args.runs_dir
+    out_dir: Path = args.out or runs_dir
+    results: dict[str, TaskResult] = {}
+    ax: tuple[str, str] = ("missing", "MNLI not in --tasks")
+    for task in tasks:
+        run_dir = runs_dir / task
+        t0 = time.time()
+        plan = plan_task(task, args.recipe, overrides, run_dir)
+        if not args.collect:
+            if plan.data is None:
+                results[task] = TaskResult(task, "missing", plan.data_error or "no data")
+                print(f"[{task}] missing: {_short(plan.data_error, 300)}", flush=True)
+                continue
+            ok, error = trainer(args.recipe, task_overrides(plan, overrides, run_dir), run_dir / "leaderboard_train.log")
+            if not ok:
+                results[task] = TaskResult(task, "failed", error)
+                print(f"[{task}] failed: {error} (log: {run_dir / 'leaderboard_train.log'})", flush=True)
+                continue
+        res = collect_task(plan, run_dir)
+        if task == "mnli":
+            ax = ax_result(plan, run_dir, res, predict=not args.collect)
+        results[task] = res
+        shown = res.cell() if res.status == "ok" else f"{res.status}: {_short(res.reason, 300)}"
+        print(f"[{task}] {shown} ({time.time() - t0:.1f}s)", flush=True)
+
+    files = {f: rows for r in results.values() for f, rows in r.files.items()}
+    expected = {f: n for r in results.values() for f, n in r.expected.items() if f in files}
+    zip_path = None
+    problems: list[str] = []
+    if files:
+        zip_path = out_dir / ZIP_NAME
+        write_submission(zip_path, files)
+        problems = validate_submission(zip_path, expected)
+    else:
+        stale = out_dir / ZIP_NAME
+        if stale.is_file():
+            stale.unlink()  # an older zip would no longer match this report
+    from harness.report import atomic_write_text
+
+    report = render(results, ax, recipe=args.recipe, runs_dir=runs_dir, overrides=overrides, zip_path=zip_path,
+                    problems=problems, mode="collected" if args.collect else "trained")
+    atomic_write_text(out_dir / REPORT_NAME, report)
+    avg, n = glue_average({t: r.score for t, r in results.items()})
+    print(f"GLUE score: {'—' if avg is None else f'{avg:.1f}'} over {n} of {len(TASKS)} tasks")
+    if zip_path is not None:
+        print(f"submission: {zip_path} ({len(files)} files)")
+    print(f"leaderboard: {out_dir / REPORT_NAME}")
+    for p in problems:
+        print(f"submission problem: {p}", file=sys.stderr)
+    failed = [t for t, r in results.items() if r.status == "failed"]
+    return 1 if problems or failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_intermixed_args(argv)
+    try:
+        return run(args)
+    except HarnessError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

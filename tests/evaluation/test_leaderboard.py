@@ -1,0 +1,432 @@
+"""harness.evaluation.leaderboard: GLUE runs → submission zip + leaderboard.md (tiny data, tiny model)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.data.glue import glue
+from harness.evaluation import leaderboard as lb
+from harness.evaluation.leaderboard import (
+    SERVER_LABELS,
+    TASKS,
+    TaskResult,
+    glue_average,
+    server_label,
+    validate_submission,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+# ---- tiny GLUE, in GLUE's own file layouts ---------------------------------------------------
+
+WORDS = "good bad fine awful great poor nice dull bright grim".split()
+#: test rows per test split (different per task, so that row counts are really checked)
+TEST_ROWS = {"cola": 3, "sst2": 4, "mrpc": 2, "stsb": 5, "qqp": 3, "mnli_m": 2, "mnli_mm": 3, "qnli": 2,
+             "rte": 4, "wnli": 2, "ax": 3}
+#: test split -> submission file, per task
+TEST_FILES = {"cola": {"test": "CoLA.tsv"}, "sst2": {"test": "SST-2.tsv"}, "mrpc": {"test": "MRPC.tsv"},
+              "stsb": {"test": "STS-B.tsv"}, "qqp": {"test": "QQP.tsv"},
+              "mnli": {"test_matched": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"},
+              "qnli": {"test": "QNLI.tsv"}, "rte": {"test": "RTE.tsv"}, "wnli": {"test": "WNLI.tsv"}}
+COUNTS = {"CoLA.tsv": 3, "SST-2.tsv": 4, "MRPC.tsv": 2, "STS-B.tsv": 5, "QQP.tsv": 3, "MNLI-m.tsv": 2,
+          "MNLI-mm.tsv": 3, "QNLI.tsv": 2, "RTE.tsv": 4, "WNLI.tsv": 2, "AX.tsv": 3}
+
+
+def _write(path: Path, rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(str(x) for x in r) + "\n" for r in rows), encoding="utf-8")
+
+
+def _s(i: int, n: int = 3) -> str:
+    return " ".join(WORDS[(i + k) % len(WORDS)] for k in range(n)) + " ."
+
+
+def _pair_task(root: Path, folder: str, header: list[str], labels: list, n_test: int, test_header=None,
+               row=lambda i, label: [i, _s(i), _s(i + 1), label], test_row=lambda i: [i, _s(i), _s(i + 2)]):
+    d = root / folder
+    _write(d / "train.tsv", [header] + [row(i, labels[i % len(labels)]) for i in range(8)])
+    _write(d / "dev.tsv", [header] + [row(i, labels[(i + 1) % len(labels)]) for i in range(4)])
+    _write(d / "test.tsv", [test_header or header[:-1]] + [test_row(i) for i in range(n_test)])
+
+
+def make_glue(root: Path, skip: tuple[str, ...] = (), ax: bool = True) -> Path:
+    """All nine tasks (minus ``skip``) and AX under ``root``, a handful of rows each."""
+    makers = {
+        "cola": lambda: (
+            _write(root / "CoLA/train.tsv", [["gj04", i % 2, "" if i % 2 else "*", _s(i)] for i in range(8)]),
+            _write(root / "CoLA/dev.tsv", [["gj04", (i + 1) % 2, "", _s(i)] for i in range(4)]),
+            _write(root / "CoLA/test.tsv", [["index", "sentence"]] + [[i, _s(i + 5)] for i in range(TEST_ROWS["cola"])]),
+        ),
+        "sst2": lambda: (
+            _write(root / "SST-2/train.tsv", [["sentence", "label"]] + [[_s(i), i % 2] for i in range(8)]),
+            _write(root / "SST-2/dev.tsv", [["sentence", "label"]] + [[_s(i), (i + 1) % 2] for i in range(4)]),
+            _write(root / "SST-2/test.tsv", [["index", "sentence"]] + [[i, _s(i)] for i in range(TEST_ROWS["sst2"])]),
+        ),
+        "mrpc": lambda: _pair_task(
+            root, "MRPC", ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"], [0, 1], TEST_ROWS["mrpc"],
+            test_header=["index", "#1 ID", "#2 ID", "#1 String", "#2 String"],
+            row=lambda i, label: [label, 100 + i, 200 + i, _s(i), _s(i + 1)],
+            test_row=lambda i: [i, 300 + i, 400 + i, _s(i), _s(i + 3)]),
+        "stsb": lambda: _pair_task(
+            root, "STS-B", ["index", "genre", "sentence1", "sentence2", "score"], ["0.5", "4.2", "2.0", "5.000"],
+            TEST_ROWS["stsb"], row=lambda i, label: [i, "main-news", _s(i), _s(i + 1), label],
+            test_row=lambda i: [i, "main-news", _s(i), _s(i + 2)]),
+        "qqp": lambda: _pair_task(
+            root, "QQP", ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"], [0, 1], TEST_ROWS["qqp"],
+            test_header=["id", "question1", "question2"],
+            row=lambda i, label: [5000 + i, i, i + 1, _s(i), _s(i + 1), label]),
+        "mnli": lambda: make_mnli(root),
+        "qnli": lambda: _pair_task(root, "QNLI", ["index", "question", "sentence", "label"],
+                                   ["entailment", "not_entailment"], TEST_ROWS["qnli"]),
+        "rte": lambda: _pair_task(root, "RTE", ["index", "sentence1", "sentence2", "label"],
+                                  ["entailment", "not_entailment"], TEST_ROWS["rte"]),
+        "wnli": lambda: _pair_task(root, "WNLI", ["index", "sentence1", "sentence2", "label"], [0, 1],
+                                   TEST_ROWS["wnli"]),
+    }
+    for task, make in makers.items():
+        if task not in skip:
+            make()
+    if ax:
+        _write(root / "diagnostic/diagnostic.tsv",
+               [["index", "sentence1", "sentence2"]] + [[i, _s(i), _s(i + 4)] for i in range(TEST_ROWS["ax"])])
+    return root
+
+
+def make_mnli(root: Path) -> None:
+    header = ["index", "genre", "sentence1", "sentence2", "gold_label"]
+    labels = ["entailment", "neutral", "contradiction"]
+    d = root / "MNLI"
+    _write(d / "train.tsv", [header] + [[i, "fiction", _s(i), _s(i + 1), labels[i % 3]] for i in range(9)])
+    for name in ("dev_matched", "dev_mismatched"):
+        _write(d / f"{name}.tsv", [header] + [[i, "fiction", _s(i), _s(i + 2), labels[(i + 1) % 3]] for i in range(4)])
+    for name, n in (("test_matched", TEST_ROWS["mnli_m"]), ("test_mismatched", TEST_ROWS["mnli_mm"])):
+        _write(d / f"{name}.tsv", [header[:-1]] + [[i, "fiction", _s(i), _s(i + 3)] for i in range(n)])
+
+
+def write_glue_recipe(tmp_path: Path, data_dir: Path) -> Path:
+    recipe = {
+        "name": "tiny-glue",
+        "output_dir": str(tmp_path / "unused"),
+        "seed": 0,
+        "data": {"component": "glue", "task": "rte", "data_dir": str(data_dir)},
+        "model": {"component": "bert_from_scratch", "hidden_size": 16, "num_layers": 1, "num_heads": 1},
+        "training": {"num_epochs": 1, "batch_size": 8, "lr": 1e-3, "max_length": 16, "log_steps": 1},
+        "tracking": {"report_to": []},
+    }
+    path = tmp_path / "tiny_glue.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+# ---- fabricated runs (what `harness train` leaves behind), for --collect ----------------------
+
+#: task -> its dev metrics in [0, 1], as metrics.json holds them
+FAKE_METRICS = {
+    "cola": {"validation/matthews_correlation": 0.20},
+    "sst2": {"validation/accuracy": 0.80},
+    "mrpc": {"validation/f1": 0.80, "validation/accuracy": 0.70},
+    "stsb": {"validation/pearson": 0.60, "validation/spearmanr": 0.50},
+    "qqp": {"validation/f1": 0.60, "validation/accuracy": 0.70},
+    "mnli": {"validation_matched/accuracy": 0.50, "validation_mismatched/accuracy": 0.60},
+    "qnli": {"validation/accuracy": 0.70},
+    "rte": {"validation/accuracy": 0.50},
+    "wnli": {"validation/accuracy": 0.40},
+}
+#: the per-task score (mean of its metrics, ×100) for FAKE_METRICS
+FAKE_SCORES = {"cola": 20.0, "sst2": 80.0, "mrpc": 75.0, "stsb": 55.0, "qqp": 65.0, "mnli": 55.0, "qnli": 70.0,
+               "rte": 50.0, "wnli": 40.0}
+
+
+def fake_run(runs: Path, task: str, data_dir: Path) -> Path:
+    """A finished run folder: metrics.json and predictions_<test split>.tsv with our label names."""
+    d = runs / task
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "metrics.json").write_text(json.dumps({**FAKE_METRICS[task], "train/global_step": 3}))
+    t = glue(task, data_dir=str(data_dir))
+    names = t.info.label_names
+    for split in t.info.extra["test_splits"]:
+        n = len(t.splits[split])
+        preds = [f"{(i * 1.7) - 1:.4g}" for i in range(n)] if names is None else [names[i % len(names)] for i in range(n)]
+        (d / f"predictions_{split}.tsv").write_text("index\tprediction\n" + "".join(f"{i}\t{p}\n" for i, p in enumerate(preds)))
+    return d
+
+
+def zip_rows(zip_path: Path) -> dict[str, list[list[str]]]:
+    with zipfile.ZipFile(zip_path) as zf:
+        return {n: [line.split("\t") for line in zf.read(n).decode().splitlines()] for n in zf.namelist()}
+
+
+def table_row(md: str, first_cell: str) -> list[str]:
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in:\n{md}")
+
+
+COLUMNS = ["Model", "Score", "CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI", "Source"]
+
+
+# ---- end to end: 3 tasks trained (subprocesses), the other 6 collected ------------------------
+
+
+def test_run_then_collect_all_nine(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    data = make_glue(tmp_path / "glue")
+    recipe = write_glue_recipe(tmp_path, data)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+
+    # run mode: sst2 (classification), stsb (regression), mnli (two test splits + AX)
+    rc = lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out),
+                  "--tasks", "sst2", "STS-B", "mnli", "training.max_steps=2"])
+    assert rc == 0, (out / "leaderboard.md").read_text()
+    for task in ("sst2", "stsb", "mnli"):
+        assert (runs / task / "metrics.json").is_file() and (runs / task / "model").is_dir()
+        saved = yaml.safe_load((runs / task / "recipe.yaml").read_text())
+        assert saved["data"]["task"] == task and saved["training"]["max_steps"] == 2
+    assert (runs / "mnli" / "predictions_ax.tsv").is_file()
+    rows = zip_rows(out / "glue_submission.zip")
+    assert sorted(rows) == sorted(["SST-2.tsv", "STS-B.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"])
+    assert validate_submission(out / "glue_submission.zip", {k: COUNTS[k] for k in rows}) == []
+    assert {r[1] for r in rows["SST-2.tsv"][1:]} <= {"0", "1"}
+    assert all(re.fullmatch(r"\d\.\d{3}", r[1]) for r in rows["STS-B.tsv"][1:])
+    assert {r[1] for r in rows["AX.tsv"][1:]} <= {"entailment", "neutral", "contradiction"}
+    md = (out / "leaderboard.md").read_text()
+    assert "(3 of 9 tasks)" in md
+    ours = table_row(md, "**tiny_glue**")
+    assert re.fullmatch(r"\d+\.\d/\d+\.\d", ours[COLUMNS.index("MNLI")])
+    assert ours[COLUMNS.index("CoLA")] == "not run"
+
+    # collect mode: fabricate the six other runs; the three real ones are collected as they are
+    for task in ("cola", "mrpc", "qqp", "qnli", "rte", "wnli"):
+        fake_run(runs, task, data)
+    out2 = tmp_path / "out2"
+    assert lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out2), "--collect"]) == 0
+    zip_path = out2 / "glue_submission.zip"
+    rows = zip_rows(zip_path)
+    assert sorted(rows) == sorted(SERVER_LABELS)
+    assert {n: len(r) - 1 for n, r in rows.items()} == COUNTS
+    assert all(r[0] == ["index", "prediction"] for r in rows.values())
+    assert validate_submission(zip_path, COUNTS) == []
+    # the label strings the server expects: RTE/QNLI words, WNLI/MRPC/QQP/CoLA digits
+    assert [r[1] for r in rows["RTE.tsv"][1:]] == ["entailment", "not_entailment", "entailment", "not_entailment"]
+    assert [r[1] for r in rows["WNLI.tsv"][1:]] == ["0", "1"]  # names: not_entailment, entailment
+    assert [r[1] for r in rows["MRPC.tsv"][1:]] == ["0", "1"]
+    md = (out2 / "leaderboard.md").read_text()
+    assert "of 9 tasks" not in md and "missing" not in md
+    assert table_row(md, "**tiny_glue**")[COLUMNS.index("RTE")] == "50.0"
+    assert table_row(md, "**tiny_glue**")[COLUMNS.index("MRPC")] == "80.0/70.0"
+    assert table_row(md, "BERT-base")[COLUMNS.index("Score")] == "79.5"
+    assert "Validation: no problems found." in md
+    metrics = {t: json.loads((runs / t / "metrics.json").read_text()) for t in TASKS}
+    scores = [sum(100 * metrics[t][k] for k in lb.DEV_METRICS[t]) / len(lb.DEV_METRICS[t]) for t in TASKS]
+    assert f"**{sum(scores) / 9:.1f}**" in table_row(md, "**tiny_glue**")[1]
+
+    # rerunning a trained task refuses to overwrite it: reported as failed, with harness's error line
+    rc = lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(tmp_path / "out3"),
+                  "--tasks", "rte", "training.max_steps=1"])
+    assert rc == 1
+    md = (tmp_path / "out3" / "leaderboard.md").read_text()
+    cell = table_row(md, "**tiny_glue**")[COLUMNS.index("RTE")]
+    assert cell.startswith("failed (error: output_dir") and "already holds a run" in md
+    assert "— (no task scored)" in md
+
+
+# ---- missing data ----------------------------------------------------------------------------
+
+
+def test_missing_task_is_reported_and_left_out_of_the_average(tmp_path, monkeypatch):
+    monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
+    data = make_glue(tmp_path / "glue", skip=("wnli", "cola"), ax=False)
+    recipe = write_glue_recipe(tmp_path, data)
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    trained = []
+
+    def fake_trainer(recipe_path, overrides, log_path):  # instead of a subprocess: leave a finished run
+        task = next(o.split("=", 1)[1] for o in overrides if o.startswith("data.task="))
+        assert f"output_dir={runs / task}" in overrides and "training.max_steps=1" in overrides
+        splits = {"mnli": "[test_matched,test_mismatched]"}.get(task, "[test]")
+        assert overrides[-1] == f"evaluation.predict_splits={splits}"
+        trained.append(task)
+        fake_run(runs, task, data)
+        return True, ""
+
+    args = lb._parser().parse_intermixed_args(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out),
+                                               "--tasks", "rte,wnli", "mnli", "training.max_steps=1", "cola"])
+    assert lb.run(args, trainer=fake_trainer) == 0
+    assert trained == ["mnli", "rte"]  # no run is started for a task without data
+    md = (out / "leaderboard.md").read_text()
+    ours = table_row(md, "**tiny_glue**")
+    assert ours[COLUMNS.index("WNLI")].startswith("missing (GLUE 'wnli' data not found")
+    assert ours[COLUMNS.index("CoLA")].startswith("missing (")
+    assert ours[COLUMNS.index("SST-2")] == "not run"
+    # the average covers MNLI and RTE only: (55 + 50) / 2; missing tasks are not zeros
+    assert ours[1] == "**52.5 (2 of 9 tasks)**"
+    # AX data absent: MNLI still scores and submits, AX is reported missing
+    assert ours[COLUMNS.index("MNLI")] == "50.0/60.0"
+    assert "AX.tsv: absent (AX: the GLUE AX diagnostic set not found" in md
+    rows = zip_rows(out / "glue_submission.zip")
+    assert sorted(rows) == ["MNLI-m.tsv", "MNLI-mm.tsv", "RTE.tsv"]
+    assert validate_submission(out / "glue_submission.zip") == []
+
+    # --collect without a recipe: the runs' own recipe.yaml is not there, so labels come from the spec
+    out2 = tmp_path / "out2"
+    assert lb.main(["--runs-dir", str(runs), "--out", str(out2), "--collect", "--tasks", "rte", "wnli"]) == 0
+    md = (out2 / "leaderboard.md").read_text()
+    assert table_row(md, "**runs**")[1] == "**50.0 (1 of 9 tasks)**"
+    assert table_row(md, "**runs**")[COLUMNS.index("WNLI")].startswith("missing (no run:")
+    assert zip_rows(out2 / "glue_submission.zip")["RTE.tsv"][1] == ["0", "entailment"]
+
+
+def test_no_recipe_and_not_collect_is_an_error(tmp_path, capsys):
+    assert lb.main(["--runs-dir", str(tmp_path)]) == 2
+    assert "--recipe is required" in capsys.readouterr().err
+
+
+def test_non_glue_recipe_is_refused(tmp_path, capsys):
+    rc = lb.main(["--recipe", str(REPO / "recipes/tiny/synthetic_bert.yaml"), "--runs-dir", str(tmp_path),
+                  "--tasks", "rte"])
+    assert rc == 2
+    assert "data.component: glue" in capsys.readouterr().err
+
+
+def test_ax_is_not_a_task(tmp_path, capsys):
+    assert lb.main(["--runs-dir", str(tmp_path), "--collect", "--tasks", "ax"]) == 2
+    assert "MNLI" in capsys.readouterr().err
+
+
+# ---- label strings ---------------------------------------------------------------------------
+
+#: task -> (our label names in id order, the strings the GLUE server expects in the same order)
+LABEL_STRINGS = {
+    "cola": (["unacceptable", "acceptable"], ["0", "1"]),
+    "sst2": (["negative", "positive"], ["0", "1"]),
+    "mrpc": (["not_equivalent", "equivalent"], ["0", "1"]),
+    "qqp": (["not_duplicate", "duplicate"], ["0", "1"]),
+    "mnli": (["entailment", "neutral", "contradiction"], ["entailment", "neutral", "contradiction"]),
+    "qnli": (["entailment", "not_entailment"], ["entailment", "not_entailment"]),
+    "rte": (["entailment", "not_entailment"], ["entailment", "not_entailment"]),
+    "wnli": (["not_entailment", "entailment"], ["0", "1"]),
+}
+
+
+@pytest.fixture(scope="module")
+def glue_dir(tmp_path_factory):
+    return make_glue(tmp_path_factory.mktemp("glue"))
+
+
+@pytest.mark.parametrize("task", [t for t in TASKS if t != "stsb"])
+def test_label_names_map_to_server_strings(glue_dir, task):
+    info = glue(task, data_dir=str(glue_dir)).info
+    names, strings = LABEL_STRINGS[task]
+    assert info.label_names == names
+    assert [server_label(info, n) for n in names] == strings
+    # the static info used when the data is absent is the same
+    static = lb._static_info(task)
+    assert [server_label(static, n) for n in names] == strings
+    for fname in TEST_FILES[task].values():
+        assert set(strings) <= set(SERVER_LABELS[fname])
+    with pytest.raises(lb.DataError, match="not one of the task's labels"):
+        server_label(info, "maybe")
+
+
+def test_stsb_scores_are_clipped_floats(glue_dir):
+    info = glue("stsb", data_dir=str(glue_dir)).info
+    assert info.label_names is None and info.extra["test_label_strings"] is None
+    assert [server_label(info, p) for p in ["3.14159", "-0.2", "5.7", "0", "2.5e0"]] == \
+        ["3.142", "0.000", "5.000", "0.000", "2.500"]
+    for bad in ["entailment", "nan", "inf"]:
+        with pytest.raises(lb.DataError):
+            server_label(info, bad)
+
+
+def test_test_splits_and_file_names_match_the_data(glue_dir):
+    for task in TASKS:
+        assert glue(task, data_dir=str(glue_dir)).info.extra["test_splits"] == TEST_FILES[task]
+
+
+# ---- the average -----------------------------------------------------------------------------
+
+
+def test_task_scores_and_glue_average():
+    def result(task):
+        return TaskResult(task, "ok", metrics=FAKE_METRICS[task])
+
+    for task in TASKS:
+        assert result(task).score == pytest.approx(FAKE_SCORES[task])
+    assert result("mnli").cell() == "50.0/60.0" and result("cola").cell() == "20.0"
+    assert result("stsb").values == pytest.approx([60.0, 50.0])
+    avg, n = glue_average({t: result(t).score for t in TASKS})
+    assert n == 9 and avg == pytest.approx(sum(FAKE_SCORES.values()) / 9)
+    # missing and failed tasks are left out, not counted as 0
+    partial = {"rte": result("rte").score, "mnli": result("mnli").score,
+               "wnli": TaskResult("wnli", "missing", "no data").score,
+               "cola": TaskResult("cola", "failed", "boom").score}
+    assert glue_average(partial) == (pytest.approx(52.5), 2)
+    assert glue_average({}) == (None, 0)
+    assert TaskResult("wnli", "missing", "no data | here. More text").cell() == "missing (no data \\| here.)"
+
+
+def test_baselines_are_the_published_numbers():
+    by_name = {b.name: b for b in lb.BASELINES}
+    bert = by_name["BERT-base"]
+    assert bert.score == "79.5" and bert.scores["cola"] == "56.3" and bert.scores["wnli"] == "53.5"
+    assert by_name["DistilBERT"].score == "77.0" and by_name["ELMo baseline"].scores["stsb"] == "70.4"
+    for b in lb.BASELINES[:3]:  # the paper's rows: all nine tasks, close to the published macro-score
+        assert set(b.scores) == set(TASKS) and "Sanh et al. 2019" in b.source
+        assert sum(float(v) for v in b.scores.values()) / 9 == pytest.approx(float(b.score), abs=0.3)
+    anchors = lb.BASELINES[3:]
+    assert all(set(b.scores) == {"cola", "sst2", "mrpc", "stsb", "rte"} and b.score is None for b in anchors)
+
+
+# ---- the validator ---------------------------------------------------------------------------
+
+
+def _zip(path: Path, files: dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, body in files.items():
+            zf.writestr(name, body)
+    return path
+
+
+def test_validate_submission_finds_problems(tmp_path):
+    good = _zip(tmp_path / "good.zip", {"RTE.tsv": "index\tprediction\n0\tentailment\n1\tnot_entailment\n",
+                                        "STS-B.tsv": "index\tprediction\n0\t0.000\n1\t4.250\n"})
+    assert validate_submission(good, {"RTE.tsv": 2, "STS-B.tsv": 2}) == []
+    bad = _zip(tmp_path / "bad.zip", {
+        "RTE.tsv": "index\tprediction\n0\tentailment\n0\tneutral\n",  # repeated index, illegal label
+        "SST-2.tsv": "idx\tlabel\n0\t1\n",  # wrong header
+        "STS-B.tsv": "index\tprediction\n0\t5.5\nx\t1.0\n1\t2\t3\n",  # out of range, bad index, 3 fields
+        "notes.txt": "hi",
+    })
+    problems = validate_submission(bad, {"RTE.tsv": 3, "QQP.tsv": 10})
+    text = "\n".join(problems)
+    for expected in ["RTE.tsv:3: index 0 repeated", "RTE.tsv:3: prediction 'neutral'", "RTE.tsv: 2 rows, expected 3",
+                     "SST-2.tsv:1: expected the header", "STS-B.tsv:2: prediction '5.5' is not a score in [0, 5]",
+                     "STS-B.tsv:3: index 'x' is not an integer", "STS-B.tsv:4: expected 2 tab-separated fields",
+                     "notes.txt: not a GLUE submission file", "QQP.tsv: missing from the zip"]:
+        assert expected in text, (expected, problems)
+    assert validate_submission(tmp_path / "nothing.zip") != []
+
+
+def test_error_line_prefers_the_harness_error():
+    out = "loading...\nerror: training.lr: expected float, got 'x'\n"
+    assert lb._error_line(out, 2) == "error: training.lr: expected float, got 'x' (exit code 2)"
+    assert lb._error_line("Traceback ...\nKilled", -9) == "Killed (exit code -9)"
+    assert lb._error_line("", 1) == "no output (exit code 1)"
+
+
+def test_script_is_a_thin_wrapper(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts/glue_leaderboard.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--collect" in proc.stdout and "--runs-dir" in proc.stdout
