@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("validate", help="validate recipes without touching data or weights")
     sp.add_argument("recipes", nargs="+", help="recipe files, or key.path=value overrides applied to each")
     sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    # listed here for `harness --help`; main() hands its arguments to the leaderboard's own parser
+    sub.add_parser(
+        "leaderboard",
+        add_help=False,
+        help="train a GLUE recipe on every GLUE task; write glue_submission.zip and leaderboard.md",
+    )
     return p
 
 
@@ -56,6 +62,12 @@ def validate_many(args: list[str], debug: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((i for i, a in enumerate(argv) if a != "--debug"), None)
+    if first is not None and argv[first] == "leaderboard":
+        from harness.evaluation import leaderboard
+
+        return leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     try:

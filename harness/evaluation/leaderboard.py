@@ -8,7 +8,9 @@ loaded, ``python -m harness train RECIPE <overrides> data.task=T output_dir=DIR/
 evaluation.predict_splits=[<T's test splits>]`` runs in its own process (Accelerate keeps
 process-global state, and one task's crash cannot take the others with it). A task whose data
 component raises a :class:`~harness.errors.DataError` is reported *missing*; a run that exits
-non-zero is reported *failed* with its ``error:`` line; neither is ever given a score. After MNLI,
+non-zero is reported *failed* with its ``error:`` line (its output is kept in
+``DIR/T/leaderboard_train.log``); neither is ever given a score. ``--launcher "accelerate launch
+--num_processes 2 -m harness"`` replaces ``python -m harness`` for several GPUs. After MNLI,
 the AX diagnostic set is predicted with the MNLI model (``DIR/mnli/model``) into
 ``DIR/mnli/predictions_ax.tsv``.
 
@@ -31,11 +33,13 @@ Either way ``--out`` receives
 from __future__ import annotations
 
 import argparse
+import collections
 import csv
-import io
+import functools
 import json
 import math
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -78,6 +82,10 @@ SERVER_LABELS: dict[str, tuple[str, ...] | None] = {
     "AX.tsv": _MNLI,
 }
 SUBMISSION_FILES: tuple[str, ...] = tuple(SERVER_LABELS)
+#: task -> the submission files its run provides (AX comes from the MNLI model)
+_FILES_OF = {"cola": ("CoLA.tsv",), "sst2": ("SST-2.tsv",), "mrpc": ("MRPC.tsv",), "stsb": ("STS-B.tsv",),
+             "qqp": ("QQP.tsv",), "mnli": ("MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"), "qnli": ("QNLI.tsv",),
+             "rte": ("RTE.tsv",), "wnli": ("WNLI.tsv",)}
 HEADER = "index\tprediction"
 ZIP_NAME = "glue_submission.zip"
 REPORT_NAME = "leaderboard.md"
@@ -163,7 +171,12 @@ def _short(text: str, limit: int = 160) -> str:
         line = line[: cut + 1]
     if len(line) > limit:
         line = line[: limit - 1] + "…"
-    return line.replace("|", "\\|")
+    return _md(line)
+
+
+def _md(text: str) -> str:
+    """Plain text that markdown shows as written (table pipes, ``<dir>`` in messages)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,16 +384,29 @@ def _error_line(output: str, returncode: int) -> str:
     return f"{line} (exit code {returncode})"
 
 
-def train_task(recipe_path: str, overrides: list[str], log_path: Path) -> tuple[bool, str]:
-    """``python -m harness train RECIPE OVERRIDES`` in its own process, output to ``log_path``.
-    Returns (succeeded, error line)."""
-    cmd = [sys.executable, "-m", "harness", "train", recipe_path, *overrides]
+def train_task(recipe_path: str, overrides: list[str], log_path: Path,
+               command: Sequence[str] | None = None, echo: bool = True) -> tuple[bool, str]:
+    """``python -m harness train RECIPE OVERRIDES`` in its own process (``command`` replaces
+    ``python -m harness train``); its output goes to ``log_path`` (and to stdout with ``echo``).
+    Returns (succeeded, the error line when it did not)."""
+    cmd = [*(command or (sys.executable, "-m", "harness", "train")), str(recipe_path), *overrides]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    print(f"$ {' '.join(cmd)}", flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log_path.write_text(proc.stdout)
-    if proc.returncode != 0:
-        return False, _error_line(proc.stdout, proc.returncode)
+    print(f"$ {' '.join(shlex.quote(c) for c in cmd)}", flush=True)
+    tail: collections.deque[str] = collections.deque(maxlen=200)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+    except OSError as e:
+        return False, f"cannot start {cmd[0]}: {e}"
+    with proc, open(log_path, "w", encoding="utf-8") as log:
+        for line in proc.stdout:
+            log.write(line)
+            tail.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        returncode = proc.wait()
+    if returncode != 0:
+        return False, _error_line("".join(tail), returncode)
     return True, ""
 
 
@@ -546,7 +572,7 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
     not_run = [t for t in TASKS if t not in results]
     if unscored or not_run:
         out += ["## Tasks without a score", ""]
-        out += [f"- {DISPLAY[t]}: {r.status}: {r.reason}" for t, r in unscored]
+        out += [f"- {DISPLAY[t]}: {r.status}: {_md(r.reason)}" for t, r in unscored]
         out += [f"- {DISPLAY[t]}: not run (not in --tasks)" for t in not_run]
         out.append("")
 
@@ -556,18 +582,27 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
     else:
         out.append(f"`{zip_path}` (upload to https://gluebenchmark.com/submit):")
         out.append("")
-        files = {f: (t, rows) for t, r in results.items() for f, rows in r.files.items()}
+        files = {f: rows for r in results.values() for f, rows in r.files.items()}
+        owner = {f: t for t in TASKS for f in _FILES_OF[t]}
         for fname in SUBMISSION_FILES:
+            task = owner[fname]
             if fname in files:
-                out.append(f"- {fname}: {len(files[fname][1])} predictions")
+                out.append(f"- {fname}: {len(files[fname])} predictions")
+                continue
+            if task not in results:
+                why = f"{DISPLAY[task]} not run"
+            elif results[task].status != "ok":
+                why = f"{DISPLAY[task]} {results[task].status}"
+            elif fname == "AX.tsv":
+                why = f"AX {ax[0]}: {ax[1]}"
             else:
-                why = "AX: " + ax[1] if fname == "AX.tsv" and ax[0] != "ok" else "no predictions"
-                out.append(f"- {fname}: absent ({_short(why, 300)})")
-    notes = [f"{DISPLAY[t]}: {n}" for t, r in results.items() for n in r.notes]
+                why = next((n for n in results[task].notes if n.startswith(fname)), "no predictions")
+            out.append(f"- {fname}: absent ({_short(why, 300)})")
+    notes = [f"{DISPLAY[t]}: {_md(n)}" for t, r in results.items() for n in r.notes]
     if notes:
         out += ["", "Notes:", "", *(f"- {n}" for n in notes)]
     out += ["", "Validation: " + ("no problems found." if not problems else f"{len(problems)} problem(s):"), ""]
-    out += [f"- {p}" for p in problems[:50]]
+    out += [f"- {_md(p)}" for p in problems[:50]]
     if len(problems) > 50:
         out.append(f"- … and {len(problems) - 50} more")
     return "\n".join(out).rstrip() + "\n"
@@ -591,6 +626,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="do not train: collect RUNS_DIR/<task>/metrics.json and predictions")
     p.add_argument("--out", type=Path, default=None,
                    help=f"where {ZIP_NAME} and {REPORT_NAME} go (default: RUNS_DIR)")
+    p.add_argument("--launcher", default=None, metavar="CMD",
+                   help="what runs `train RECIPE ...` for each task (default: `python -m harness`); e.g. "
+                        "\"accelerate launch --num_processes 2 -m harness\" for several GPUs")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="recipe overrides for every task")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
@@ -615,7 +653,12 @@ def _parse_tasks(values: list[str] | None, overrides: list[str]) -> list[str]:
     return [t for t in TASKS if t in tasks]
 
 
-def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tuple[bool, str]] = train_task) -> int:
+def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tuple[bool, str]] | None = None) -> int:
+    """The leaderboard for parsed ``args``; ``trainer(recipe, overrides, log_path) -> (ok, error)``
+    trains one task (default: :func:`train_task` in a subprocess). Returns the exit code."""
+    if trainer is None:
+        launcher = shlex.split(args.launcher) if getattr(args, "launcher", None) else None
+        trainer = functools.partial(train_task, command=[*launcher, "train"] if launcher else None)
     overrides = list(args.overrides)
     tasks = _parse_tasks(args.tasks, overrides)
     if not args.collect and not args.recipe:
@@ -623,7 +666,7 @@ def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tupl
     runs_dir: Path = args.runs_dir
     out_dir: Path = args.out or runs_dir
     results: dict[str, TaskResult] = {}
-    ax: tuple[str, str] = ("missing", "MNLI not in --tasks")
+    ax: tuple[str, str] = ("missing", "MNLI not run")
     for task in tasks:
         run_dir = runs_dir / task
         t0 = time.time()
@@ -685,6 +728,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a library failure: one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

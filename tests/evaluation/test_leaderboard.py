@@ -175,7 +175,7 @@ def table_row(md: str, first_cell: str) -> list[str]:
 COLUMNS = ["Model", "Score", "CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "QNLI", "RTE", "WNLI", "Source"]
 
 
-# ---- end to end: 3 tasks trained (subprocesses), the other 6 collected ------------------------
+# ---- end to end: 2 tasks trained (subprocesses), the other 7 collected ------------------------
 
 
 def test_run_then_collect_all_nine(tmp_path, monkeypatch):
@@ -186,29 +186,31 @@ def test_run_then_collect_all_nine(tmp_path, monkeypatch):
     recipe = write_glue_recipe(tmp_path, data)
     runs, out = tmp_path / "runs", tmp_path / "out"
 
-    # run mode: sst2 (classification), stsb (regression), mnli (two test splits + AX)
+    # run mode: stsb (regression) and mnli (three classes, two test splits, + AX with its model)
     rc = lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out),
-                  "--tasks", "sst2", "STS-B", "mnli", "training.max_steps=2"])
+                  "--tasks", "STS-B", "mnli", "training.max_steps=2"])
     assert rc == 0, (out / "leaderboard.md").read_text()
-    for task in ("sst2", "stsb", "mnli"):
+    for task in ("stsb", "mnli"):
         assert (runs / task / "metrics.json").is_file() and (runs / task / "model").is_dir()
         saved = yaml.safe_load((runs / task / "recipe.yaml").read_text())
         assert saved["data"]["task"] == task and saved["training"]["max_steps"] == 2
+        assert saved["output_dir"] == str(runs / task)
     assert (runs / "mnli" / "predictions_ax.tsv").is_file()
     rows = zip_rows(out / "glue_submission.zip")
-    assert sorted(rows) == sorted(["SST-2.tsv", "STS-B.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"])
+    assert sorted(rows) == sorted(["STS-B.tsv", "MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"])
     assert validate_submission(out / "glue_submission.zip", {k: COUNTS[k] for k in rows}) == []
-    assert {r[1] for r in rows["SST-2.tsv"][1:]} <= {"0", "1"}
     assert all(re.fullmatch(r"\d\.\d{3}", r[1]) for r in rows["STS-B.tsv"][1:])
-    assert {r[1] for r in rows["AX.tsv"][1:]} <= {"entailment", "neutral", "contradiction"}
+    for name in ("MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"):
+        assert {r[1] for r in rows[name][1:]} <= {"entailment", "neutral", "contradiction"}
     md = (out / "leaderboard.md").read_text()
-    assert "(3 of 9 tasks)" in md
     ours = table_row(md, "**tiny_glue**")
+    assert ours[1].endswith("(2 of 9 tasks)**")
     assert re.fullmatch(r"\d+\.\d/\d+\.\d", ours[COLUMNS.index("MNLI")])
+    assert re.fullmatch(r"-?\d+\.\d/-?\d+\.\d", ours[COLUMNS.index("STS-B")])
     assert ours[COLUMNS.index("CoLA")] == "not run"
 
-    # collect mode: fabricate the six other runs; the three real ones are collected as they are
-    for task in ("cola", "mrpc", "qqp", "qnli", "rte", "wnli"):
+    # collect mode: fabricate the seven other runs; the two real ones are collected as they are
+    for task in ("cola", "sst2", "mrpc", "qqp", "qnli", "rte", "wnli"):
         fake_run(runs, task, data)
     out2 = tmp_path / "out2"
     assert lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out2), "--collect"]) == 0
@@ -218,34 +220,25 @@ def test_run_then_collect_all_nine(tmp_path, monkeypatch):
     assert {n: len(r) - 1 for n, r in rows.items()} == COUNTS
     assert all(r[0] == ["index", "prediction"] for r in rows.values())
     assert validate_submission(zip_path, COUNTS) == []
-    # the label strings the server expects: RTE/QNLI words, WNLI/MRPC/QQP/CoLA digits
+    # the label strings the server expects: RTE/QNLI words, WNLI/MRPC/QQP/CoLA/SST-2 digits
     assert [r[1] for r in rows["RTE.tsv"][1:]] == ["entailment", "not_entailment", "entailment", "not_entailment"]
     assert [r[1] for r in rows["WNLI.tsv"][1:]] == ["0", "1"]  # names: not_entailment, entailment
-    assert [r[1] for r in rows["MRPC.tsv"][1:]] == ["0", "1"]
+    assert [r[1] for r in rows["SST-2.tsv"][1:]] == ["0", "1", "0", "1"]
     md = (out2 / "leaderboard.md").read_text()
-    assert "of 9 tasks" not in md and "missing" not in md
-    assert table_row(md, "**tiny_glue**")[COLUMNS.index("RTE")] == "50.0"
-    assert table_row(md, "**tiny_glue**")[COLUMNS.index("MRPC")] == "80.0/70.0"
-    assert table_row(md, "BERT-base")[COLUMNS.index("Score")] == "79.5"
-    assert "Validation: no problems found." in md
+    ours = table_row(md, "**tiny_glue**")
+    assert not any(c.startswith(("missing", "failed", "not run")) for c in ours)
+    assert ours[COLUMNS.index("RTE")] == "50.0" and ours[COLUMNS.index("MRPC")] == "80.0/70.0"
     metrics = {t: json.loads((runs / t / "metrics.json").read_text()) for t in TASKS}
     scores = [sum(100 * metrics[t][k] for k in lb.DEV_METRICS[t]) / len(lb.DEV_METRICS[t]) for t in TASKS]
-    assert f"**{sum(scores) / 9:.1f}**" in table_row(md, "**tiny_glue**")[1]
-
-    # rerunning a trained task refuses to overwrite it: reported as failed, with harness's error line
-    rc = lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(tmp_path / "out3"),
-                  "--tasks", "rte", "training.max_steps=1"])
-    assert rc == 1
-    md = (tmp_path / "out3" / "leaderboard.md").read_text()
-    cell = table_row(md, "**tiny_glue**")[COLUMNS.index("RTE")]
-    assert cell.startswith("failed (error: output_dir") and "already holds a run" in md
-    assert "— (no task scored)" in md
+    assert ours[1] == f"**{sum(scores) / 9:.1f}**"  # all nine: no "N of 9"
+    assert table_row(md, "BERT-base")[COLUMNS.index("Score")] == "79.5"
+    assert "Validation: no problems found." in md
 
 
 # ---- missing data ----------------------------------------------------------------------------
 
 
-def test_missing_task_is_reported_and_left_out_of_the_average(tmp_path, monkeypatch):
+def test_missing_and_failed_tasks_are_reported_and_left_out_of_the_average(tmp_path, monkeypatch):
     monkeypatch.delenv("HARNESS_DATA_DIR", raising=False)
     data = make_glue(tmp_path / "glue", skip=("wnli", "cola"), ax=False)
     recipe = write_glue_recipe(tmp_path, data)
@@ -258,34 +251,61 @@ def test_missing_task_is_reported_and_left_out_of_the_average(tmp_path, monkeypa
         splits = {"mnli": "[test_matched,test_mismatched]"}.get(task, "[test]")
         assert overrides[-1] == f"evaluation.predict_splits={splits}"
         trained.append(task)
+        if task == "qnli":
+            return False, "error: training diverged (exit code 3)"
         fake_run(runs, task, data)
         return True, ""
 
     args = lb._parser().parse_intermixed_args(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out),
-                                               "--tasks", "rte,wnli", "mnli", "training.max_steps=1", "cola"])
-    assert lb.run(args, trainer=fake_trainer) == 0
-    assert trained == ["mnli", "rte"]  # no run is started for a task without data
+                                               "--tasks", "rte,wnli", "mnli", "training.max_steps=1", "cola", "qnli"])
+    assert lb.run(args, trainer=fake_trainer) == 1  # a failed task: non-zero, the report is still written
+    assert trained == ["mnli", "qnli", "rte"]  # no run is started for a task without data
     md = (out / "leaderboard.md").read_text()
     ours = table_row(md, "**tiny_glue**")
     assert ours[COLUMNS.index("WNLI")].startswith("missing (GLUE 'wnli' data not found")
-    assert ours[COLUMNS.index("CoLA")].startswith("missing (")
+    assert ours[COLUMNS.index("CoLA")].startswith("missing (GLUE 'cola' data not found")
+    assert ours[COLUMNS.index("QNLI")] == "failed (error: training diverged (exit code 3))"
     assert ours[COLUMNS.index("SST-2")] == "not run"
-    # the average covers MNLI and RTE only: (55 + 50) / 2; missing tasks are not zeros
+    # the average covers MNLI and RTE only: (55 + 50) / 2; missing and failed tasks are not zeros
     assert ours[1] == "**52.5 (2 of 9 tasks)**"
     # AX data absent: MNLI still scores and submits, AX is reported missing
     assert ours[COLUMNS.index("MNLI")] == "50.0/60.0"
-    assert "AX.tsv: absent (AX: the GLUE AX diagnostic set not found" in md
+    assert "AX.tsv: absent (AX missing: the GLUE AX diagnostic set not found" in md
+    assert "- WNLI.tsv: absent (WNLI missing)" in md and "- SST-2.tsv: absent (SST-2 not run)" in md
+    assert "- WNLI: missing: GLUE 'wnli' data not found" in md  # the full reason, below the table
     rows = zip_rows(out / "glue_submission.zip")
     assert sorted(rows) == ["MNLI-m.tsv", "MNLI-mm.tsv", "RTE.tsv"]
-    assert validate_submission(out / "glue_submission.zip") == []
+    assert validate_submission(out / "glue_submission.zip", COUNTS) == [
+        f"{n}: missing from the zip" for n in COUNTS if n not in rows]
 
-    # --collect without a recipe: the runs' own recipe.yaml is not there, so labels come from the spec
+    # --collect without a recipe (the fabricated runs have no recipe.yaml): labels from the GLUE spec
     out2 = tmp_path / "out2"
     assert lb.main(["--runs-dir", str(runs), "--out", str(out2), "--collect", "--tasks", "rte", "wnli"]) == 0
     md = (out2 / "leaderboard.md").read_text()
     assert table_row(md, "**runs**")[1] == "**50.0 (1 of 9 tasks)**"
     assert table_row(md, "**runs**")[COLUMNS.index("WNLI")].startswith("missing (no run:")
     assert zip_rows(out2 / "glue_submission.zip")["RTE.tsv"][1] == ["0", "entailment"]
+
+
+def test_train_task_reports_the_error_line(tmp_path):
+    fail = [sys.executable, "-c", "import sys; print('loading'); print('error: boom', file=sys.stderr); sys.exit(2)"]
+    ok, error = lb.train_task("recipe.yaml", ["data.task=rte"], tmp_path / "log.txt", command=fail, echo=False)
+    assert (ok, error) == (False, "error: boom (exit code 2)")
+    assert "loading" in (tmp_path / "log.txt").read_text()
+    ok, error = lb.train_task("recipe.yaml", [], tmp_path / "log2.txt", command=[sys.executable, "-c", "pass"])
+    assert (ok, error) == (True, "")
+    ok, error = lb.train_task("r.yaml", [], tmp_path / "log3.txt", command=[str(tmp_path / "no-such-launcher")])
+    assert not ok and error.startswith("cannot start")
+
+
+def test_launcher_replaces_python_m_harness(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(lb, "train_task", lambda *a, **k: seen.append(k["command"]) or (False, "error: x (exit code 1)"))
+    data = make_glue(tmp_path / "glue", skip=tuple(t for t in TASKS if t != "rte"), ax=False)
+    recipe = write_glue_recipe(tmp_path, data)
+    assert lb.main(["--recipe", str(recipe), "--runs-dir", str(tmp_path / "runs"), "--tasks", "rte",
+                    "--launcher", "accelerate launch --num_processes 2 -m harness"]) == 1
+    assert seen == [["accelerate", "launch", "--num_processes", "2", "-m", "harness", "train"]]
 
 
 def test_no_recipe_and_not_collect_is_an_error(tmp_path, capsys):
@@ -430,3 +450,19 @@ def test_script_is_a_thin_wrapper(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "scripts/glue_leaderboard.py"), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--collect" in proc.stdout and "--runs-dir" in proc.stdout
+
+
+def _cli_has_leaderboard() -> bool:
+    import harness.cli
+
+    return "leaderboard" in Path(harness.cli.__file__).read_text()
+
+
+@pytest.mark.skipif(not _cli_has_leaderboard(), reason="`harness leaderboard` is not wired into harness/cli.py yet")
+def test_harness_leaderboard_subcommand(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "leaderboard", "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--collect" in proc.stdout, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "harness", "leaderboard", "--runs-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--recipe is required" in proc.stderr

@@ -122,3 +122,12 @@ def test_early_stopping_with_patience(write_recipe, tmp_path):
     # lr 0: the first evaluation is the best, two more without improvement stop the run at step 12
     assert metrics["train/stopped_early"] is True
     assert metrics["train/global_step"] == 12 and metrics["train/best_step"] == 4
+
+
+def test_bf16_mixed_precision_and_deterministic_switch_on_cpu(write_recipe, tmp_path):
+    recipe = write_recipe("bf16", training={"mixed_precision": "bf16", "deterministic": True, "max_steps": 4, "eval_steps": 4})
+    proc = run_harness("train", str(recipe))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "bf16" / "metrics.json").read_text())
+    assert metrics["train/global_step"] == 4 and 0 <= metrics["validation/loss"] < 10
+    assert "| mixed_precision | bf16 |" in (tmp_path / "bf16" / "report.md").read_text()
