@@ -206,6 +206,7 @@ def child_ours(spec: dict) -> dict:
         info["private_loader_generator"] = getattr(base, "generator", None) is not None
         handle = self.accelerator.unwrap_model(self.model).register_forward_pre_hook(probe)
         info["rng_at_loop_start"] = _rng_hash(torch.get_rng_state())
+        info["peak_at_loop_start"] = _peaks()
         try:
             result = original(self)
         finally:
@@ -233,6 +234,7 @@ def child_ours(spec: dict) -> dict:
         "private_loader_generator": info["private_loader_generator"],
         **probe.report(),
         "peak": info["peak_at_loop_end"],
+        "peak_at_loop_start": info["peak_at_loop_start"],
         "peak_whole_run": _peaks(),
         "optimizer": "torch.optim.AdamW, torch defaults (fused=None, foreach=None: the per-tensor loop on CPU)",
     }
@@ -285,6 +287,7 @@ def child_trainer(spec: dict) -> dict:
         def on_train_begin(self, args, state, control, **kw):
             torch.set_rng_state(rng_after_build)
             clock["rng"] = _rng_hash(torch.get_rng_state())
+            clock["peak_at_loop_start"] = _peaks()
             clock["t0"] = time.perf_counter()
 
         def on_train_end(self, args, state, control, **kw):
@@ -351,6 +354,7 @@ def child_trainer(spec: dict) -> dict:
         "private_loader_generator": bool(spec.get("private_loader_generator")),
         **probe.report(),
         "peak": peak,
+        "peak_at_loop_start": clock["peak_at_loop_start"],
         "peak_whole_run": peak,
         "optimizer": f"{type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, 'optimizer') else trainer.optimizer).__name__}"
         f" (optim={targs.optim}, fused={_fused(trainer.optimizer)})",

@@ -28,6 +28,9 @@ REGISTRY: dict[str, dict[str, str]] = {
     "model": {
         "pretrained_classifier": "harness.models.pretrained:sequence_classifier",
         "bert_from_scratch": "harness.models.scratch:bert_classifier",
+        "rnn_lm": "harness.models.rnn.builders:rnn_causal_lm",
+        "rnn_classifier": "harness.models.rnn.builders:rnn_classifier",
+        "rnn_tagger": "harness.models.rnn.builders:rnn_tagger",
     },
 }
 

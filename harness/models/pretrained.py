@@ -94,6 +94,8 @@ def load_saved(path: str | Path, task: Task):
     import transformers
     from transformers import AutoTokenizer
 
+    import harness.models.rnn  # noqa: F401  (registers harness_rnn with the Auto classes)
+
     path = Path(path)
     if not path.is_dir():
         raise HarnessError(f"model.path: folder not found: {path}")

@@ -110,7 +110,9 @@ class RNNConfig(PretrainedConfig):
             raise ValueError(f"RNNConfig.forget_bias must be a number, got {self.forget_bias!r}")
         for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size:
                 raise ValueError(
                     f"RNNConfig.{name} must be None or an id in [0, vocab_size={self.vocab_size}), got {value!r}"
                 )
