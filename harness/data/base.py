@@ -59,6 +59,13 @@ class Task:
     train_split: str = "train"
     #: the ``transformers`` Auto class that loads a saved model for this task
     auto_model_class: str = "AutoModelForSequenceClassification"
+    #: truncated-BPTT training: batches continue each other and the model's state carries over
+    stateful: bool = False
+
+    def arrange(self, dataset: Dataset, batch_size: int, num_processes: int) -> Dataset:
+        """Row order for the loaders (default: unchanged). A stateful task lays out its streams so
+        that each process's k-th batch continues its (k-1)-th, row for row."""
+        return dataset
 
     def texts(self, split: str | None = None) -> Iterator[str]:
         """Every text field of a split (default: the train split), for building vocabularies."""

@@ -38,9 +38,38 @@ def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | No
     return logits, labels, mean_loss
 
 
+@torch.no_grad()
+def perplexity(model, dataloader, accelerator, stateful: bool) -> dict[str, float]:
+    """Token-level perplexity over a split: exp(total NLL / predicted tokens), summed over every
+    process. A stateful model carries its recurrent state from batch to batch, as in training."""
+    was_training = model.training
+    model.eval()
+    nll = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    count = torch.zeros((), dtype=torch.float64, device=accelerator.device)
+    state = None
+    for batch in dataloader:
+        outputs = model(**batch, past_key_values=state) if stateful else model(**batch)
+        if stateful:
+            state = outputs.past_key_values
+        if "shift_labels" in batch:
+            n = (batch["shift_labels"] != -100).sum()
+        else:
+            n = (batch["labels"][:, 1:] != -100).sum()
+        nll += outputs.loss.double() * n
+        count += n
+    if was_training:
+        model.train()
+    nll, count = accelerator.reduce(nll, reduction="sum"), accelerator.reduce(count, reduction="sum")
+    mean = (nll / count).item()
+    return {"perplexity": float(np.exp(mean)), "loss": mean, "tokens": int(count.item())}
+
+
 def evaluate_split(model, dataloader, task: Task, accelerator, split: str) -> tuple[dict[str, float], np.ndarray]:
     """``({metric: value, "loss": ...}, predictions)`` for a labelled split; metrics are empty for
-    an unlabelled one (a benchmark's test set), whose predictions are still returned."""
+    an unlabelled one (a benchmark's test set), whose predictions are still returned. Language
+    models report perplexity and no predictions."""
+    if task.info.problem_type == "language_modeling":
+        return perplexity(model, dataloader, accelerator, task.stateful), np.zeros((0,))
     logits, labels, loss = predict(model, dataloader, accelerator)
     predictions = task.predictions_from_logits(logits)
     metrics: dict[str, float] = {}

@@ -4,6 +4,10 @@ Shape (accelerate's ``nlp_example.py`` + ``gradient_accumulation.py``): one ``pr
 inside ``accelerator.accumulate``, clipping when gradients sync, evaluation every N optimizer steps
 and at the end, best-checkpoint selection by a named metric, early stopping with patience.
 
+Stateful tasks (recurrent LMs) train with truncated backpropagation through time: the task lays
+out its token streams so that consecutive batches continue each other, the loop reads them in
+order and feeds each batch the model's detached state from the previous one (checkpointed too).
+
 Exact resume: the train sampler draws each epoch's order from ``seed + epoch`` (never from the
 global RNG), a checkpoint is taken only on an optimizer-step boundary and stores the model,
 optimizer, scheduler, RNG states (``accelerator.save_state``) and the loop's position (epoch,
@@ -93,8 +97,11 @@ class Trainer:
         cfg = self.cfg
 
         collate = task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)
-        train_ds = tokenized[task.train_split].with_format("torch")
-        self.sampler = EpochSampler(len(train_ds), recipe.seed)
+        n_proc = accelerator.num_processes
+        train_ds = task.arrange(tokenized[task.train_split], cfg.batch_size, n_proc).with_format("torch")
+        # stateful (truncated-BPTT) tasks read their streams in order; everything else is shuffled
+        self.sampler = EpochSampler(len(train_ds), recipe.seed, shuffle=not task.stateful)
+        self.carried = None  # the recurrent state carried between batches of a stateful task
         # a DataLoader draws a base seed each time it starts iterating; from the global RNG that
         # would make a resumed run's dropout masks differ, so each loader gets its own generator
         train_dl = DataLoader(
@@ -112,7 +119,7 @@ class Trainer:
                 raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(tokenized)})")
         eval_dls = [
             DataLoader(
-                tokenized[s].with_format("torch"),
+                task.arrange(tokenized[s], eval_bs, n_proc).with_format("torch"),
                 batch_size=eval_bs,
                 shuffle=False,
                 collate_fn=collate,
@@ -162,6 +169,8 @@ class Trainer:
         acc.wait_for_everyone()
         tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
         acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
+        if self.carried is not None:
+            torch.save(self.carried, tmp / f"carried_state_{acc.process_index}.pt")
         acc.wait_for_everyone()
         if acc.is_main_process:
             ckpt.commit(tmp, final, dict(vars(self.state)))
@@ -175,6 +184,9 @@ class Trainer:
         self.accelerator.load_state(str(path))
         saved = ckpt.read_state(path)
         self.state = LoopState(**saved)
+        carried = path / f"carried_state_{acc.process_index}.pt"
+        if carried.is_file():
+            self.carried = torch.load(carried, weights_only=False, map_location=acc.device)
         if acc.is_main_process:  # drop log rows written after this checkpoint by the interrupted run
             self.history_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.history_path, "w") as f:
@@ -252,12 +264,18 @@ class Trainer:
         while not done:
             # the prepared loader re-seeds the sampler from its own epoch counter on every pass
             self.train_dl.set_epoch(st.epoch)
+            if st.batch_in_epoch == 0:
+                self.carried = None  # each epoch's streams start from a zero state
             dl = self.train_dl
             if st.batch_in_epoch:
                 dl = acc.skip_first_batches(self.train_dl, st.batch_in_epoch)
             for batch in dl:
                 with acc.accumulate(model):
-                    outputs = model(**batch)
+                    if self.task.stateful:
+                        outputs = model(**batch, past_key_values=self.carried)
+                        self.carried = outputs.past_key_values.detach()  # truncated BPTT
+                    else:
+                        outputs = model(**batch)
                     loss = outputs.loss
                     self._check_finite(loss)
                     acc.backward(loss)
