@@ -191,6 +191,10 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
     check_output_dir(recipe, out)
+    from harness.training import counting
+
+    if counting.is_count_based(recipe):  # n-gram LMs: fit → evaluate → report, no gradient loop
+        return counting.fit_and_report(recipe, out)
     accelerator = make_accelerator(recipe, out)
     seed_everything(recipe)
     if accelerator.is_main_process:
@@ -254,6 +258,10 @@ def evaluate(recipe_path: str, overrides: list[str]) -> dict:
 
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
+    from harness.training import counting
+
+    if counting.is_count_based(recipe):  # n-gram LMs: score the saved model
+        return counting.evaluate_saved(recipe)
     if not recipe.model_path:
         recipe.model_path = str(out / "model")
     accelerator = make_accelerator(recipe, out, trackers=False)

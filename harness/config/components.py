@@ -24,10 +24,12 @@ REGISTRY: dict[str, dict[str, str]] = {
         "glue": "harness.data.glue:glue",
         "text_classification": "harness.data.files:text_classification",
         "synthetic_classification": "harness.data.synthetic:synthetic_classification",
+        "lm_text": "harness.data.lm:lm_text",
     },
     "model": {
         "pretrained_classifier": "harness.models.pretrained:sequence_classifier",
         "bert_from_scratch": "harness.models.scratch:bert_classifier",
+        "ngram_lm": "harness.models.ngram:ngram_lm",
         "rnn_lm": "harness.models.rnn.builders:rnn_causal_lm",
         "rnn_classifier": "harness.models.rnn.builders:rnn_classifier",
         "rnn_tagger": "harness.models.rnn.builders:rnn_tagger",

@@ -33,6 +33,9 @@ SRILM never write such files.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from itertools import repeat
+from operator import methodcaller
 from pathlib import Path
 
 import numpy as np
@@ -94,14 +97,68 @@ def write_arpa(path: str | Path, words: list[str], tables: BackoffTables) -> Pat
     return path
 
 
-def _value(text: str, path: Path, line: int) -> float:
+def _parse_section(block: list[str], m: int, n: int, path: Path, first_line: int):
+    """(words, log10p, log10bow) of one ``\\m-grams:`` section of n lines; ``words`` is the
+    (n·m,) flat list of the n-grams' words.
+
+    Tab-separated lines (``p<TAB>w1 … wm[<TAB>bow]``, as KenLM and SRILM write them) are parsed in
+    bulk — one split of the whole section, no per-line lists; anything else line by line.
+    """
+    tabs = np.fromiter(map(methodcaller("count", "\t"), block), dtype=np.int64, count=n)
+    if n and tabs.min() >= 1 and tabs.max() <= 2:
+        fields = "\t".join(block).split("\t")  # line j owns tabs[j] + 1 consecutive fields
+        starts = np.zeros(n, dtype=np.int64)
+        np.cumsum(tabs[:-1] + 1, out=starts[1:])
+        prob_text = [fields[k] for k in starts.tolist()]
+        words = " ".join([fields[k] for k in (starts + 1).tolist()]).split()
+        has_bow = tabs == 2
+        bow_text = [fields[k] for k in (starts[has_bow] + 2).tolist()]
+        if len(words) != n * m:
+            words = None  # some line has the wrong number of words: find it below
+    else:
+        words, has_bow = None, None
+    if words is None:
+        split = [line.split() for line in block]
+        for j, f in enumerate(split):
+            if len(f) not in (m + 1, m + 2):
+                if not f or f[0].startswith("\\"):
+                    raise DataError(f"{where(path, first_line + j)}: the {m}-grams section has {j} entries, "
+                                    f"but the header says ngram {m}={n}")
+                raise DataError(f"{where(path, first_line + j)}: expected log10 p, {m} word(s) and an optional "
+                                f"backoff, got {len(f)} fields")
+        prob_text = [f[0] for f in split]
+        words = [w for f in split for w in f[1:m + 1]]
+        has_bow = np.array([len(f) == m + 2 for f in split], dtype=bool)
+        bow_text = [f[m + 1] for f in split if len(f) == m + 2]
+    try:
+        probs = np.array(prob_text, dtype=np.float64)
+        bows = np.zeros(n)
+        bows[has_bow] = np.array(bow_text, dtype=np.float64)
+        if np.isnan(probs).any() or (probs > 1e-6).any() or np.isnan(bows).any():
+            raise ValueError
+    except ValueError:  # find the line
+        for j, line in enumerate(block):
+            f = line.split()
+            _value(f[0], path, first_line + j, True)
+            if len(f) == m + 2:
+                _value(f[m + 1], path, first_line + j, False)
+        raise
+    probs = np.minimum(probs, 0.0)
+    probs[probs <= LOG_ZERO] = -np.inf
+    bows[bows <= LOG_ZERO] = -np.inf
+    return words, probs, bows
+
+
+def _value(text: str, path: Path, line: int, probability: bool) -> float:
     try:
         v = float(text)
     except ValueError:
         raise DataError(f"{where(path, line)}: expected a log10 number, got {text!r}") from None
-    if math.isnan(v) or v > 1e-6:
-        raise DataError(f"{where(path, line)}: log10 value {text} is not <= 0")
-    return -math.inf if v <= LOG_ZERO else min(v, 0.0)
+    if math.isnan(v) or (probability and v > 1e-6):
+        raise DataError(f"{where(path, line)}: log10 probability {text} is not <= 0")
+    if v <= LOG_ZERO:
+        return -math.inf
+    return min(v, 0.0) if probability else v
 
 
 def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
@@ -141,7 +198,7 @@ def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
         raise DataError(f"{where(path, i + 1)}: no 'ngram 1=<count>' line after \\data\\")
     N = len(sizes)
 
-    sections: list[tuple[list[str], np.ndarray, np.ndarray, int]] = []  # (ngram texts, log10p, log10bow, first line)
+    sections: list[tuple[list[str], np.ndarray, np.ndarray, int]] = []  # (flat words, log10p, log10bow, first line)
     for m in range(1, N + 1):
         while i < len(lines) and not lines[i].strip():
             i += 1
@@ -153,28 +210,14 @@ def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
         start = i
         n = sizes[m]
         block = lines[start:start + n]
-        probs = np.empty(n)
-        bows = np.zeros(n)
-        grams: list[str] = []
-        for j, line in enumerate(block):
-            fields = line.split()
-            if len(fields) not in (m + 1, m + 2):
-                if not fields or fields[0].startswith("\\"):
-                    raise DataError(f"{where(path, start + j + 1)}: the {m}-grams section has {j} entries, "
-                                    f"but the header says ngram {m}={n}")
-                raise DataError(f"{where(path, start + j + 1)}: expected log10 p, {m} word(s) and an optional "
-                                f"backoff, got {len(fields)} fields")
-            probs[j] = _value(fields[0], path, start + j + 1)
-            if len(fields) == m + 2:
-                bows[j] = _value(fields[m + 1], path, start + j + 1)
-            grams.append(" ".join(fields[1:m + 1]))
         if len(block) < n:
             raise DataError(f"{where(path, start + len(block))}: the {m}-grams section has {len(block)} entries, "
                             f"but the header says ngram {m}={n}")
+        words, probs, bows = _parse_section(block, m, n, path, start + 1)
         i = start + n
         if i < len(lines) and lines[i].strip() and not lines[i].strip().startswith("\\"):
             raise DataError(f"{where(path, i + 1)}: the {m}-grams section has more entries than ngram {m}={n}")
-        sections.append((grams, probs, bows, start + 1))
+        sections.append((words, probs, bows, start + 1))
     while i < len(lines) and not lines[i].strip():
         i += 1
     if i == len(lines) or lines[i].strip() != "\\end\\":
@@ -182,14 +225,15 @@ def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
 
     # vocabulary: the unigrams, specials first
     unigrams, p1, b1, line1 = sections[0]
+    if len(set(unigrams)) != len(unigrams):
+        dupe = next(w for w, c in Counter(unigrams).items() if c > 1)
+        raise DataError(f"{where(path, line1 + unigrams.index(dupe))}: the 1-grams section lists {dupe!r} twice")
     missing = [w for w in SPECIALS if w not in set(unigrams)]
     if missing:
         raise DataError(f"{path}: the unigrams lack {', '.join(missing)}; a model must list <s>, </s> and <unk> "
                         f"(SRILM: train with -unk)")
     words = list(SPECIALS) + [w for w in unigrams if w not in SPECIALS]
     index = {w: k for k, w in enumerate(words)}
-    if len(index) != len(unigrams):
-        raise DataError(f"{path}: the 1-grams section lists a word twice")
     V = len(words)
     order = np.array([index[w] for w in unigrams], dtype=np.int64)
     keys = [np.arange(V, dtype=np.int64)]
@@ -198,21 +242,20 @@ def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
     log10p[0][order] = p1
     log10bow[0][order] = b1
     for m in range(2, N + 1):
-        grams, probs, bows, first_line = sections[m - 1]
-        n = len(grams)
-        flat = " ".join(grams).split() if n else []
-        ids = np.fromiter((index.get(w, -1) for w in flat), dtype=np.int64, count=len(flat)).reshape(n, m)
+        flat, probs, bows, first_line = sections[m - 1]
+        n = len(probs)
+        ids = np.fromiter(map(index.get, flat, repeat(-1)), dtype=np.int64, count=len(flat)).reshape(n, m)
         bad = np.flatnonzero((ids < 0).any(axis=1))
         if len(bad):
             j = int(bad[0])
-            raise DataError(f"{where(path, first_line + j)}: {m}-gram {grams[j]!r} has a word that is not a unigram")
+            raise DataError(f"{where(path, first_line + j)}: {m}-gram {' '.join(flat[j * m:(j + 1) * m])!r} has a word that is not a unigram")
         row = ids[:, 0]
         for k in range(1, m - 1):  # the prefix w1 … w_{m-1}, one order at a time
             row = lookup(keys[k], row * V + ids[:, k])
         missing_prefix = np.flatnonzero(row < 0)
         if len(missing_prefix):
             j = int(missing_prefix[0])
-            raise DataError(f"{where(path, first_line + j)}: {m}-gram {grams[j]!r}: its prefix is not listed "
+            raise DataError(f"{where(path, first_line + j)}: {m}-gram {' '.join(flat[j * m:(j + 1) * m])!r}: its prefix is not listed "
                             f"in the {m - 1}-grams section")
         q = row * V + ids[:, m - 1]
         perm = np.argsort(q, kind="stable")
@@ -220,7 +263,7 @@ def read_arpa(path: str | Path) -> tuple[list[str], BackoffTables]:
         dup = np.flatnonzero(q[1:] == q[:-1])
         if len(dup):
             j = int(perm[dup[0] + 1])
-            raise DataError(f"{where(path, first_line + j)}: {m}-gram {grams[j]!r} is listed twice")
+            raise DataError(f"{where(path, first_line + j)}: {m}-gram {' '.join(flat[j * m:(j + 1) * m])!r} is listed twice")
         keys.append(q)
         log10p.append(probs[perm])
         log10bow.append(bows[perm])

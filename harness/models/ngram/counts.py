@@ -63,12 +63,14 @@ def stream_indices(keys: list[np.ndarray], vocab_size: int, ids: np.ndarray, pos
     return idx
 
 
-def context_indices(idx: list[np.ndarray]) -> list[np.ndarray]:
-    """``ctx[j-1][t]``: row of the history of length j before token t (the j-gram ending at t-1)."""
+def context_indices(idx: list[np.ndarray], pos: np.ndarray) -> list[np.ndarray]:
+    """``ctx[j-1][t]``: row of the history of length j before token t (the j-gram ending at t-1),
+    -1 where that history would reach before the start of t's sentence (``pos[t] < j``)."""
     out = []
-    for a in idx:
+    for j, a in enumerate(idx, start=1):
         c = np.full(len(a), -1, dtype=np.int64)
         c[1:] = a[:-1]
+        c[pos < j] = -1
         out.append(c)
     return out
 

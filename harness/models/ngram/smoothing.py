@@ -134,11 +134,12 @@ def adjusted_counts(c: NgramCounts) -> list[np.ndarray]:
     return out
 
 
-def interpolated_kneser_ney(c: NgramCounts, discounts: list[tuple[float, float, float]]) -> BackoffTables:
+def interpolated_kneser_ney(c: NgramCounts, discounts: list[tuple[float, float, float]],
+                            adjusted: list[np.ndarray] | None = None) -> BackoffTables:
     """Interpolated (modified) Kneser-Ney in backoff form; ``discounts[m-1]`` = (D1, D2, D3+) of
-    order m (plain KN: three equal values)."""
+    order m (plain KN: three equal values); ``adjusted``: :func:`adjusted_counts`, if already made."""
     V = c.vocab_size
-    adj = adjusted_counts(c)
+    adj = adjusted if adjusted is not None else adjusted_counts(c)
     # order 1: interpolate with the uniform distribution over the |V| - 1 predictable words
     a = adj[0].astype(np.float64)  # (V,)
     d = apply_discount(discounts[0], adj[0])

@@ -1,0 +1,146 @@
+"""Language-modelling text: one sentence per row, from local files or a Hub dataset.
+
+Local files (PTB, WikiText...) are plain UTF-8 text, one sentence per line, already tokenized
+(tokens split on whitespace; PTB's ``<unk>`` is kept as the word it is). They are read with the
+standard library, so a bad byte is reported as ``file:line``, and become ``datasets.Dataset`` splits
+— the same path as a Hub dataset after loading. Blank lines (WikiText's paragraph breaks) are not
+sentences and are dropped.
+
+Recipe::
+
+    data:
+      component: lm_text
+      train_file: ${env:HARNESS_DATA_DIR}/ptb/ptb.train.txt
+      validation_file: ${env:HARNESS_DATA_DIR}/ptb/ptb.valid.txt
+      test_file: ${env:HARNESS_DATA_DIR}/ptb/ptb.test.txt
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+from datasets import Dataset, DatasetDict
+
+from harness.data.base import Task, TaskInfo
+from harness.errors import DataError, HarnessError, RecipeError, where
+
+LANGUAGE_MODELING = "language_modeling"
+SPLITS = ("train", "validation", "test")
+
+
+class LMTextTask(Task):
+    """Sentences per split (a ``text`` column) and how to tokenize them for a word-level LM.
+
+    ``sentences(split)`` yields each sentence as a list of tokens (whitespace split, lowercased when
+    asked). ``add_eos``: whether models predict the end of each sentence (``</s>``, PTB's ``<eos>``),
+    as perplexities on PTB are usually reported.
+    """
+
+    auto_model_class = "AutoModelForCausalLM"
+
+    def __init__(self, splits: DatasetDict, name: str = "lm_text", lowercase: bool = False, add_eos: bool = True):
+        if not splits:
+            raise DataError(f"task {name!r}: no split to read (give train_file / validation_file / test_file or a dataset)")
+        self.splits = splits
+        self.lowercase = lowercase
+        self.add_eos = add_eos
+        self.eval_splits = tuple(s for s in ("validation", "test") if s in splits)
+        self.info = TaskInfo(name=name, problem_type=LANGUAGE_MODELING, label_names=None, text_columns=("text",),
+                             metric="perplexity", main_metric="perplexity")
+
+    def texts(self, split: str | None = None) -> Iterator[str]:
+        split = split or self.train_split
+        if split not in self.splits:
+            raise DataError(f"task {self.info.name!r} has no {split!r} split (found: {', '.join(self.splits)})")
+        texts = self.splits[split]["text"]
+        for text in texts:
+            yield text.lower() if self.lowercase else text
+
+    def sentences(self, split: str | None = None) -> Iterator[list[str]]:
+        """Tokenized sentences of a split (default: train), in file order."""
+        for text in self.texts(split):
+            yield text.split()
+
+    def num_words(self, split: str | None = None) -> int:
+        return sum(len(s) for s in self.sentences(split))
+
+    def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
+        raise HarnessError("lm_text feeds count-based models (ngram_lm), which tokenize by whitespace themselves; "
+                           "neural LMs are not wired to it yet")
+
+
+def read_lines(path: str | Path, lowercase: bool = False) -> list[str]:
+    """Non-blank lines of a UTF-8 text file (a bad byte is a DataError naming ``file:line``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise DataError(f"{where(path, line)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def lm_text(
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    test_file: str | None = None,
+    dataset: str | None = None,
+    dataset_config: str | None = None,
+    text_column: str = "text",
+    data_dir: str | None = None,
+    lowercase: bool = False,
+    add_eos: bool = True,
+) -> LMTextTask:
+    """Sentences for language modelling: local text files (one sentence per line) or a Hub dataset.
+
+    ``*_file``: paths (relative ones resolve against ``data_dir`` when given). ``dataset`` /
+    ``dataset_config``: ``datasets.load_dataset`` names (``data_dir`` is passed on to it), whose
+    ``train`` / ``validation`` / ``test`` splits' ``text_column`` is read. ``lowercase``: lowercase
+    every sentence. ``add_eos``: models predict ``</s>`` after each sentence (perplexity counts it).
+    """
+    files = {"train": train_file, "validation": validation_file, "test": test_file}
+    given = {k: v for k, v in files.items() if v is not None}
+    if dataset is not None and given:
+        raise RecipeError(f"data: give either dataset ({dataset!r}) or local files ({', '.join(f'{k}_file' for k in given)}), not both")
+    if dataset is None and not given:
+        raise RecipeError("data: lm_text needs train_file / validation_file / test_file or a dataset name")
+    splits: dict[str, Dataset] = {}
+    if dataset is None:
+        base = Path(data_dir) if data_dir else None
+        name = Path(next(iter(given.values()))).parent.name or "lm_text"
+        for split, f in given.items():
+            path = Path(f)
+            if base is not None and not path.is_absolute():
+                path = base / path
+            lines = read_lines(path)
+            if not lines:
+                raise DataError(f"{path}: no sentences (empty corpus)")
+            splits[split] = Dataset.from_dict({"text": lines})
+    else:
+        from datasets import load_dataset
+
+        name = dataset if dataset_config is None else f"{dataset}/{dataset_config}"
+        try:
+            raw = load_dataset(dataset, dataset_config, data_dir=data_dir)
+        except Exception as e:  # offline, unknown name, bad config: one line with the cause
+            raise DataError(f"dataset {name!r} cannot be loaded ({type(e).__name__}: {e}); offline, point "
+                            f"train_file / validation_file / test_file at local copies instead") from None
+        for split in SPLITS:
+            if split not in raw:
+                continue
+            ds = raw[split]
+            if text_column not in ds.column_names:
+                raise DataError(f"dataset {name!r} split {split!r} has no column {text_column!r} "
+                                f"(columns: {', '.join(ds.column_names)}); set data.text_column")
+            texts = [t.strip() for t in ds[text_column] if t is not None and t.strip()]
+            if not texts:
+                raise DataError(f"dataset {name!r} split {split!r}: no sentences (empty corpus)")
+            splits[split] = Dataset.from_dict({"text": texts})
+        if not splits:
+            raise DataError(f"dataset {name!r} has none of the splits {', '.join(SPLITS)} (found: {', '.join(raw)})")
+    task = LMTextTask(DatasetDict(splits), name=f"lm_text:{name}", lowercase=lowercase, add_eos=add_eos)
+    return task

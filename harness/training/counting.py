@@ -1,0 +1,175 @@
+"""The non-gradient path for count-based models (``model.component: ngram_lm``): fit → evaluate → report.
+
+Same recipe, same outputs as :func:`harness.run.train` — ``recipe.yaml``, ``metrics.json``,
+``report.md`` in ``output_dir``, the model in ``output_dir/model`` — without Accelerate, optimizers
+or checkpoints: an n-gram model is estimated in one pass over the training text.
+
+Metrics (``metrics.json``), per evaluation split ``S``:
+
+* ``S/perplexity`` — ``10 ** (−Σ log10 p / #tokens)`` over words and one ``</s>`` per sentence
+  (``inf`` for an MLE model that gives some token probability 0; a warning says so);
+* ``S/cross_entropy_bits`` — ``log2`` of the perplexity; ``S/oov_rate`` — share of tokens outside
+  the training vocabulary (scored as ``<unk>``); ``S/tokens``, ``S/sentences``;
+* ``S/scoring_seconds``, ``S/tokens_per_second`` — scoring the split from token lists;
+
+and for the run: ``model/ngrams_<m>`` (n-grams per order), ``model/vocab_size``,
+``train/build_seconds`` (counting + estimation from token lists), ``train/tokens``,
+``train/tokens_per_second``, ``data/seconds`` (reading and tokenizing the splits),
+``save/seconds`` (writing the ARPA file), ``wall_seconds``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+from harness.errors import DataError, HarnessError
+
+
+def is_count_based(recipe) -> bool:
+    """Whether the recipe's model component is fitted by counting (it carries ``count_based = True``)."""
+    from harness.config import components
+
+    return bool(getattr(components.resolve("model", recipe.model_component), "count_based", False))
+
+
+def _main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def _build_task(recipe):
+    from harness.config import components
+
+    return components.resolve("data", recipe.data_component)(**recipe.data_args)
+
+
+def _evaluate(model, task, splits, predict_splits, out: Path | None) -> dict[str, float]:
+    from harness.report import atomic_write_text
+
+    metrics: dict[str, float] = {}
+    for split in dict.fromkeys(list(splits) + list(predict_splits)):
+        if split not in task.splits:
+            raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(task.splits)})")
+        sentences = list(task.sentences(split))
+        t0 = time.perf_counter()
+        scores = model.score(sentences, eos=task.add_eos)
+        seconds = time.perf_counter() - t0
+        if split in splits:
+            metrics.update({
+                f"{split}/perplexity": scores.perplexity,
+                f"{split}/cross_entropy_bits": scores.cross_entropy_bits,
+                f"{split}/oov_rate": scores.oov_rate,
+                f"{split}/tokens": scores.num_tokens,
+                f"{split}/sentences": scores.num_sentences,
+                f"{split}/scoring_seconds": round(seconds, 4),
+                f"{split}/tokens_per_second": round(scores.num_tokens / seconds, 1) if seconds > 0 else math.inf,
+            })
+        if split in predict_splits and out is not None:
+            rows = ["index\tlog10_prob\ttokens\tperplexity"]
+            for i in range(scores.num_sentences):
+                lp = scores.sentence(i)
+                rows.append(f"{i}\t{lp.sum():.6f}\t{len(lp)}\t{10 ** (-lp.sum() / max(len(lp), 1)):.4f}")
+            atomic_write_text(out / f"predictions_{split}.tsv", "\n".join(rows) + "\n")
+    return metrics
+
+
+def fit_and_report(recipe, out_dir: str | Path | None = None) -> Path:
+    """Fit the recipe's count-based model on its train split, evaluate it, write the run; return
+    the path of ``report.md``.
+
+    ``recipe`` is a validated :class:`harness.config.schema.Recipe`; ``out_dir`` defaults to its
+    ``output_dir``. As for gradient runs, an earlier run there is refused unless
+    ``training.overwrite=true``. With ``model.path`` (a saved model folder or an ARPA file) nothing
+    is fitted: the loaded model is evaluated and reported.
+    """
+    from harness import report
+    from harness.config import components
+    from harness.models.ngram import NgramLM
+
+    t_start = time.time()
+    out = Path(out_dir if out_dir is not None else recipe.output_dir)
+    if not _main_process():  # `accelerate launch --num_processes K`: counting needs one process
+        return out / "report.md"
+    if (out / "metrics.json").is_file() and not recipe.training.overwrite:
+        raise HarnessError(f"output_dir {out} already holds a run; pass training.overwrite=true to replace it, "
+                           f"or another output_dir")
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_recipe(out, recipe.raw)
+
+    # ---- setup: data, then the (unfitted) model
+    t0 = time.perf_counter()
+    task = _build_task(recipe)
+    if not callable(getattr(task, "sentences", None)):
+        raise HarnessError(f"{recipe.model_component} needs a language-modelling data component (lm_text), "
+                           f"got {recipe.data_component!r}")
+    train = list(task.sentences("train")) if recipe.model_path is None else []
+    data_seconds = time.perf_counter() - t0
+
+    # ---- fit
+    t0 = time.perf_counter()
+    if recipe.model_path:
+        model = NgramLM.load(recipe.model_path)
+    else:
+        if "train" not in task.splits:
+            raise DataError(f"task {task.info.name!r} has no train split to fit on (found: {', '.join(task.splits)})")
+        model = components.resolve("model", recipe.model_component)(task, **recipe.model_args)
+        model.fit(train, eos=task.add_eos)
+    build_seconds = time.perf_counter() - t0
+    print(f"{model!r}: built in {build_seconds:.2f} s from {model.train_tokens:,} tokens")
+
+    # ---- evaluate
+    splits = list(recipe.evaluation.splits or task.eval_splits)
+    metrics = _evaluate(model, task, splits, recipe.evaluation.predict_splits, out)
+
+    # ---- save the model (ARPA; add-k of order > 1: counts) and a few samples
+    t0 = time.perf_counter()
+    if not recipe.model_path:
+        model.save(out / "model")
+    save_seconds = time.perf_counter() - t0
+    samples = model.sample(5, seed=recipe.seed, max_length=60)
+
+    run_info: dict = {"model/order": model.order, "model/smoothing": model.smoothing, "model/vocab_size": model.vocab_size}
+    run_info.update({f"model/ngrams_{m}": n for m, n in enumerate(model.num_ngrams, start=1)})
+    if model.discounts:
+        for m, d in enumerate(model.discounts, start=1):
+            run_info[f"model/discounts_{m}"] = ", ".join(f"{x:.4f}" for x in dict.fromkeys(d))
+    run_info.update({
+        "train/tokens": model.train_tokens,
+        "train/build_seconds": round(build_seconds, 3),
+        "train/tokens_per_second": round(model.train_tokens / build_seconds, 1) if build_seconds > 0 and model.train_tokens else None,
+        "data/seconds": round(data_seconds, 3),
+        "save/seconds": round(save_seconds, 3),
+        "wall_seconds": round(time.time() - t_start, 2),
+    })
+    run_info = {k: v for k, v in run_info.items() if v is not None}
+    report.write_metrics(out / "metrics.json", {**metrics, **run_info})
+    rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}}
+    path = report.write_report(out, recipe.name or out.name, metrics, [], rows)
+    lines = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}:", ""]
+    lines += [f"{i}. {' '.join(s)}" for i, s in enumerate(samples, start=1)]
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
+    return path
+
+
+def evaluate_saved(recipe, out_dir: str | Path | None = None) -> dict[str, float]:
+    """``harness eval`` for count-based models: score the evaluation splits with the saved model
+    (``model.path``, default ``output_dir/model``); write ``output_dir/eval/metrics.json``."""
+    from harness import report
+    from harness.models.ngram import NgramLM
+
+    out = Path(out_dir if out_dir is not None else recipe.output_dir)
+    if not _main_process():
+        return {}
+    model = NgramLM.load(recipe.model_path or out / "model")
+    task = _build_task(recipe)
+    splits = list(recipe.evaluation.splits or task.eval_splits)
+    metrics = _evaluate(model, task, splits, recipe.evaluation.predict_splits, out / "eval")
+    report.write_metrics(out / "eval" / "metrics.json", metrics)
+    print(f"metrics ({recipe.model_path or out / 'model'}):")
+    for k, v in sorted(metrics.items()):
+        print(f"  {k}: {v:.4f}")
+    return metrics
