@@ -137,7 +137,8 @@ def final_evaluation(trainer_or_model, built: Built, recipe: Recipe, accelerator
     for split in dict.fromkeys(splits + list(recipe.evaluation.predict_splits)):
         if split not in built.tokenized:
             raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(built.tokenized)})")
-        dl = accelerator.prepare(DataLoader(built.tokenized[split].with_format("torch"), batch_size=bs, collate_fn=collate))
+        rows = task.arrange(built.tokenized[split], bs, accelerator.num_processes).with_format("torch")
+        dl = accelerator.prepare(DataLoader(rows, batch_size=bs, collate_fn=collate))
         split_metrics, predictions = evaluate_split(model, dl, task, accelerator, split)
         if split in splits:
             metrics.update({f"{split}/{k}": v for k, v in split_metrics.items()})

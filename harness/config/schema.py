@@ -36,7 +36,9 @@ class TrainingConfig:
     max_grad_norm: float | None = 1.0  # None or 0 disables clipping
     num_epochs: float = 3.0
     max_steps: int | None = None  # optimizer steps; overrides num_epochs
-    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    scheduler: Literal["linear", "cosine", "constant", "step"] = "linear"
+    decay_rate: float = 0.5  # scheduler "step": lr × decay_rate per epoch ...
+    decay_after_epochs: int = 4  # ... once this many epochs are done (Zaremba et al.'s PTB schedule)
     warmup_steps: int = 0
     warmup_ratio: float = 0.0  # used when warmup_steps is 0
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"

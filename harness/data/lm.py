@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from datasets import Dataset, DatasetDict
 
 from harness.data.base import Task, TaskInfo
@@ -65,9 +67,51 @@ class LMTextTask(Task):
     def num_words(self, split: str | None = None) -> int:
         return sum(len(s) for s in self.sentences(split))
 
+    # ---------------------------------------------------------------- neural LMs (truncated BPTT)
+    #
+    # Count-based models (ngram_lm) read ``sentences()`` and never call these. A neural LM sees each
+    # split as one token stream (every sentence's tokens, then the end-of-sentence token), cut by
+    # ``arrange`` into rows × windows as in Zaremba et al.: the stream is split into
+    # batch_size × processes equal rows, each row is read left to right in windows of
+    # ``training.max_length`` (the BPTT length), and the model's state carries from one window of
+    # a row to the next. Rows are ordered [window][process][row], so each process's k-th batch is
+    # window k of its own rows (Accelerate hands global batch g to process g % processes).
+
+    stateful = True
+    DEFAULT_BPTT = 35
+
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
-        raise HarnessError("lm_text feeds count-based models (ngram_lm), which tokenize by whitespace themselves; "
-                           "neural LMs are not wired to it yet")
+        eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        if self.add_eos and eos is None:
+            raise HarnessError("lm_text: add_eos needs a tokenizer with an eos (or sep) token")
+        self.bptt = max_length or self.DEFAULT_BPTT
+        streams = {}
+        for split in self.splits:
+            encoded = tokenizer(list(self.texts(split)), add_special_tokens=False)["input_ids"]
+            tail = [eos] if self.add_eos else []
+            stream = np.fromiter((t for ids in encoded for t in (*ids, *tail)), dtype=np.int64)
+            streams[split] = Dataset.from_dict({"stream": [stream]})
+        return DatasetDict(streams)
+
+    def arrange(self, dataset: Dataset, batch_size: int, num_processes: int) -> Dataset:
+        stream = np.asarray(dataset[0]["stream"], dtype=np.int64)
+        rows = batch_size * num_processes
+        per_row = (len(stream) - 1) // rows  # the last (len - 1) % rows tokens are not predicted
+        if per_row < 1:
+            raise DataError(f"task {self.info.name!r}: {len(stream)} tokens cannot fill {rows} rows; "
+                            "lower training.batch_size / eval_batch_size")
+        x = stream[: rows * per_row].reshape(rows, per_row)
+        y = stream[1 : rows * per_row + 1].reshape(rows, per_row)
+        inputs, targets = [], []
+        for start in range(0, per_row, self.bptt):
+            inputs.extend(x[:, start : start + self.bptt])  # [window][process][row], rows = p * B + b
+            targets.extend(y[:, start : start + self.bptt])
+        return Dataset.from_dict({"input_ids": inputs, "shift_labels": targets})
+
+    def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
+        from transformers import default_data_collator
+
+        return default_data_collator  # every row of a batch is the same window: no padding
 
 
 def read_lines(path: str | Path, lowercase: bool = False) -> list[str]:

@@ -139,7 +139,7 @@ class Trainer:
         else:
             self.total_steps = max(1, math.ceil(cfg.num_epochs * self.steps_per_epoch))
         # not prepared: Accelerate would step a prepared scheduler once per process per step
-        self.scheduler = build_scheduler(optimizer, cfg, self.total_steps)
+        self.scheduler = build_scheduler(optimizer, cfg, self.total_steps, self.steps_per_epoch)
         accelerator.register_for_checkpointing(self.scheduler)
 
         ev = recipe.evaluation

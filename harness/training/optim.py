@@ -32,6 +32,15 @@ def warmup_steps(cfg: TrainingConfig, total_steps: int) -> int:
     return cfg.warmup_steps or int(round(cfg.warmup_ratio * total_steps))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int):
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int, steps_per_epoch: int = 1):
+    if cfg.scheduler == "step":  # warmup, then constant until decay_after_epochs, then × decay_rate per epoch
+        warm = warmup_steps(cfg, total_steps)
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return step / max(1, warm)
+            return cfg.decay_rate ** max(0, step // steps_per_epoch + 1 - cfg.decay_after_epochs)
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     name = {"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler)
     return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps), num_training_steps=total_steps)

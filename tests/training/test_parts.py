@@ -91,3 +91,16 @@ def test_epoch_sampler_depends_only_on_seed_and_epoch():
     t.set_epoch(1)
     torch.manual_seed(123)  # the global RNG plays no part
     assert list(t) == second
+
+
+def test_step_schedule_halves_each_epoch_after_the_first_four():
+    cfg = TrainingConfig(lr=1.0, scheduler="step", decay_rate=0.5, decay_after_epochs=4)
+    opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
+    sched = build_scheduler(opt, cfg, total_steps=70, steps_per_epoch=10)
+    lrs = []
+    for _ in range(70):
+        lrs.append(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    # Zaremba et al.: lr_decay ** max(epoch + 1 - max_epoch, 0) — four epochs at lr 1, then halving
+    assert lrs[0] == lrs[39] == 1.0 and lrs[40] == 0.5 and lrs[50] == 0.25 and lrs[69] == 0.125
