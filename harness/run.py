@@ -163,8 +163,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def save_model(model, tokenizer, accelerator, path: Path) -> None:
     """``save_pretrained`` into a temporary folder, then rename: a reader never sees half a model."""
-    import os
     import shutil
+
+    from harness.training.checkpoint import replace_dir
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -172,13 +173,7 @@ def save_model(model, tokenizer, accelerator, path: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if path.exists():
-            old = path.with_name(f".old-{path.name}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     accelerator.wait_for_everyone()
 
 

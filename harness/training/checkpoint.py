@@ -58,14 +58,21 @@ def commit(tmp: Path, final: Path, state: dict) -> Path:
         json.dump(state, f, indent=1)
         f.flush()
         os.fsync(f.fileno())
-    if final.exists():  # a re-save at the same step (e.g. after resuming): replace it whole
+    replace_dir(tmp, final)
+    return final
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move a finished folder into place by rename; an existing one (a re-save at the same step, a
+    model from an earlier run) is renamed away first and deleted after."""
+    if final.exists():
         old = final.with_name(f".tmp-old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    return final
 
 
 def read_state(ckpt: Path) -> dict:
