@@ -41,7 +41,16 @@ def check_output_dir(recipe: Recipe, output_dir: Path) -> None:
     from harness.training import checkpoint as ckpt
 
     cfg = recipe.training
-    if cfg.resume or cfg.overwrite:
+    if cfg.resume:
+        return
+    if cfg.overwrite:  # asked to replace the earlier run: its results must not mix with the new one
+        import shutil
+
+        if int(__import__("os").environ.get("RANK", "0")) == 0:
+            for name in ("checkpoints", "model", "eval"):
+                shutil.rmtree(output_dir / name, ignore_errors=True)
+            for name in ("metrics.json", "report.md", "logs/history.jsonl"):
+                (output_dir / name).unlink(missing_ok=True)
         return
     earlier = ckpt.list_checkpoints(output_dir / "checkpoints") or (output_dir / "metrics.json").is_file()
     if earlier:

@@ -80,3 +80,10 @@ def test_training_over_an_earlier_run_is_refused(write_recipe, tmp_path):
     assert proc.returncode == 2
     assert "already holds a run" in proc.stderr and "Traceback" not in proc.stderr
     assert (tmp_path / "run" / "metrics.json").read_bytes() == before
+    # asked to overwrite: the earlier run's checkpoints and log rows do not mix into the new one
+    (tmp_path / "run" / "checkpoints" / "checkpoint-999").mkdir()
+    proc = run_harness("train", str(recipe), "training.overwrite=true", "training.max_steps=3", "training.eval_steps=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["checkpoint-3"]
+    rows = (tmp_path / "run" / "logs" / "history.jsonl").read_text().splitlines()
+    assert max(json.loads(r)["step"] for r in rows) == 3
