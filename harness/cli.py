@@ -10,11 +10,7 @@ import argparse
 import os
 import sys
 
-from harness.errors import HarnessError
-
-
-def _main_process() -> bool:
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+from harness.errors import HarnessError, report_errors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
-    try:
+
+    def command() -> int:
         if args.command == "validate":
             return validate_many(args.recipes, debug)
         # a bad recipe fails here in a second, before torch and the training stack are imported
@@ -85,22 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             run.evaluate(args.recipe, args.overrides)
         return 0
-    except HarnessError as e:
-        if debug:
-            raise
-        if _main_process():
-            print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # a library failure: one line, the traceback with --debug
-        if debug:
-            raise
-        if _main_process():
-            print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
-        return 1
 
+    return report_errors(command, debug)
 
 if __name__ == "__main__":
     sys.exit(main())

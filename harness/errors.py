@@ -6,6 +6,10 @@ code 2. Each message names the place: a recipe key path (``training.lr``) or ``f
 
 from __future__ import annotations
 
+import os
+import sys
+from typing import Callable
+
 
 class HarnessError(Exception):
     """A problem with the user's input (recipe, data, paths), reported without a traceback."""
@@ -30,3 +34,26 @@ class TrainingError(HarnessError):
 def where(path: str, line: int | None = None) -> str:
     """``file:line`` for messages (1-based line numbers, as editors show them)."""
     return f"{path}:{line}" if line is not None else str(path)
+
+
+def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
+    """Run a command; turn a failure into one ``error:`` line (only on the main process of a
+    multi-process launch) and an exit code. ``debug`` re-raises to show the traceback."""
+    main_process = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+    try:
+        return fn()
+    except HarnessError as e:
+        if debug:
+            raise
+        if main_process:
+            print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a library failure: one line, the traceback with --debug
+        if debug:
+            raise
+        if main_process:
+            print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
+        return 1

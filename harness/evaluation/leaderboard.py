@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness.errors import DataError, HarnessError, RecipeError
+from harness.errors import DataError, HarnessError, RecipeError, report_errors
 
 #: the nine GLUE tasks, in the leaderboard's column order
 TASKS: tuple[str, ...] = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
@@ -718,21 +718,7 @@ def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tupl
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
-    try:
-        return run(args)
-    except HarnessError as e:
-        if args.debug:
-            raise
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # a library failure: one line, the traceback with --debug
-        if args.debug:
-            raise
-        print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
-        return 1
+    return report_errors(lambda: run(args), args.debug)
 
 
 if __name__ == "__main__":

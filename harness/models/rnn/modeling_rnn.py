@@ -598,14 +598,9 @@ def _classification_loss(config: RNNConfig, logits: torch.Tensor, labels: torch.
     return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
-class RNNForSequenceClassification(RNNPreTrainedModel):
-    """Sequence classification or regression on a pooled sequence vector (``config.pooling``).
-
-    ``"last"``: the output after the last real token (bidirectional: forward half there, backward half at
-    the first real token, i.e. each direction after it has read the whole sentence); ``"mean"`` / ``"max"``
-    over the real tokens. Loss per ``config.problem_type`` (inferred like ``transformers`` when unset):
-    MSE for regression, cross-entropy for single-label, BCE-with-logits for multi-label.
-    """
+class _RNNWithClassifier(RNNPreTrainedModel):
+    """The encoder, dropout and a linear classifier over its outputs: shared by the sequence- and
+    token-classification heads, which differ only in what they feed the classifier."""
 
     def __init__(self, config: RNNConfig):
         super().__init__(config)
@@ -621,6 +616,17 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.rnn.embeddings = value
+
+
+class RNNForSequenceClassification(_RNNWithClassifier):
+    """Sequence classification or regression on a pooled sequence vector (``config.pooling``).
+
+    ``"last"``: the output after the last real token (bidirectional: forward half there, backward half at
+    the first real token, i.e. each direction after it has read the whole sentence); ``"mean"`` / ``"max"``
+    over the real tokens. Loss per ``config.problem_type`` (inferred like ``transformers`` when unset):
+    MSE for regression, cross-entropy for single-label, BCE-with-logits for multi-label.
+    """
+
 
     def pool(self, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """``(batch, time, features)`` → ``(batch, features)`` per ``config.pooling``."""
@@ -666,27 +672,13 @@ class RNNForSequenceClassification(RNNPreTrainedModel):
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
 
 
-class RNNForTokenClassification(RNNPreTrainedModel):
+class RNNForTokenClassification(_RNNWithClassifier):
     """Per-token labels (tagging, NER): a linear layer on every position's output.
 
     The loss is the mean cross-entropy over positions whose label is not -100 and that are not padding.
     Bidirectional encoders (BiLSTM taggers) are the usual choice here.
     """
 
-    def __init__(self, config: RNNConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.rnn = RNNModel(config)
-        p = config.dropout if config.classifier_dropout is None else config.classifier_dropout
-        self.dropout = nn.Dropout(p)
-        self.classifier = nn.Linear(config.output_size, config.num_labels)
-        self.post_init()
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.rnn.embeddings
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.rnn.embeddings = value
 
     def forward(
         self,
