@@ -1,4 +1,5 @@
-"""Run outputs: the resolved recipe, ``metrics.json``, and ``report.md`` with a loss-curve PNG."""
+"""Run outputs: the resolved recipe, ``metrics.json``, and ``report.md`` with a loss-curve PNG (and, for a
+recurrent LM, the gradient-through-time PNG)."""
 
 from __future__ import annotations
 
@@ -85,9 +86,38 @@ def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def write_report(output_dir: Path, title: str, metrics: dict, history: list[dict], run: dict) -> Path:
+def gradient_norms_section(info: dict) -> list[str]:
+    """Markdown for ``gradient_norms.png`` from the summary that
+    :func:`harness.models.rnn.diagnostics.report_gradient_norms` returned."""
+    layers = info["fraction_left"]
+    distances = sorted({int(d) for fr in layers.values() for d in fr})
+    top = len(layers)
+    lines = [
+        "", "## Gradient through time", "",
+        f"How far back the error signal reaches in the trained model: the loss is the cross-entropy of the "
+        f"last token only, on {info['rows']} row(s) × {info['steps']} steps from the start of the "
+        f"`{info['split']}` split; the plot shows ‖∂L/∂h_t‖ of each layer against the distance T − t from "
+        f"that step, divided by its value at distance 0 — the fraction of the signal that backpropagation "
+        f"through time carries d steps back (log scale, mean over the rows). Raw numbers: "
+        f"`gradient_norms.json`.",
+    ]
+    if distances:
+        lines += ["", "| fraction left at distance | " + " | ".join(str(d) for d in distances) + " |"]
+        lines += ["|---" * (len(distances) + 1) + "|"]
+        for i, fr in enumerate(reversed(list(layers.values()))):  # the top layer first
+            label = f"layer {top - i}" + (" (top)" if i == 0 else "")
+            cells = [fr.get(str(d)) for d in distances]
+            lines.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:.2e}" for v in cells) + " |")
+    lines += ["", "![gradient norms against distance](gradient_norms.png)"]
+    return lines
+
+
+def write_report(
+    output_dir: Path, title: str, metrics: dict, history: list[dict], run: dict, gradient_norms: dict | None = None
+) -> Path:
     """``report.md``: final metrics, run facts (hardware, wall time, tokens/s, memory), loss curve,
-    and the evaluation history."""
+    the gradient-through-time plot of a recurrent LM (``gradient_norms``: the summary that
+    :func:`harness.models.rnn.diagnostics.report_gradient_norms` returned), and the evaluation history."""
     lines = [f"# {title}", ""]
     lines += ["## Final evaluation", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())]
@@ -95,6 +125,8 @@ def write_report(output_dir: Path, title: str, metrics: dict, history: list[dict
     lines += [f"| {k} | {_fmt(v)} |" for k, v in run.items()]
     if plot_loss(history, output_dir / "loss_curve.png"):
         lines += ["", "## Loss curve", "", "![loss curve](loss_curve.png)"]
+    if gradient_norms:
+        lines += gradient_norms_section(gradient_norms)
     evals = [r for r in history if "eval" in r]
     if evals:
         keys = sorted({k for r in evals for k in r["eval"]})

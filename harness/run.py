@@ -252,7 +252,11 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     report.write_metrics(out / "metrics.json", final)
     run_rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}}
     run_rows["mixed_precision"] = recipe.training.mixed_precision
-    path = report.write_report(out, recipe.name or Path(recipe_path).stem, metrics, st.history, run_rows)
+    from harness.models.rnn.diagnostics import report_gradient_norms  # a recurrent LM only; else None
+
+    splits = recipe.evaluation.splits or built.task.eval_splits
+    grads = report_gradient_norms(accelerator.unwrap_model(trainer.model), built.tokenized, splits, out)
+    path = report.write_report(out, recipe.name or Path(recipe_path).stem, metrics, st.history, run_rows, grads)
     accelerator.print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
     return path
 

@@ -29,6 +29,8 @@ def test_accelerate_launch_end_to_end_and_eval(write_recipe, tmp_path):
     assert metrics["train/tokens_per_second"] > 0
     report = (out / "report.md").read_text()
     assert "validation/accuracy" in report and "loss_curve.png" in report and "tokens_per_second" in report
+    # the gradient-through-time section is for recurrent LMs only (tests/training/test_gradient_report.py)
+    assert "gradient_norms" not in report and not list(out.glob("gradient_norms.*"))
     assert len((out / "predictions_test.tsv").read_text().splitlines()) == 33  # header + 32
 
     # the saved model Auto-loads and `harness eval` reproduces the final metrics

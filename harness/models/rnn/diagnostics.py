@@ -17,10 +17,19 @@ same residual / LayerNorm wiring — where each :math:`h_t` is a single tensor f
 the next layer. :func:`unrolled_forward` is that unrolled model; tests check it against the real forward.
 
 :func:`plot_gradient_norms` draws the curves of several models on a log axis (matplotlib, Agg backend).
+
+:func:`report_gradient_norms` is the training report's hook: after a run that trained a unidirectional
+:class:`RNNForCausalLM`, it measures the trained model on a fixed slice of the first evaluation split
+(:data:`REPORT_ROWS` rows of up to :data:`REPORT_STEPS` steps from the start of the split's token stream)
+and writes ``gradient_norms.png`` and ``gradient_norms.json`` next to ``report.md``.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -156,4 +165,129 @@ def plot_gradient_norms(curves: dict[str, np.ndarray], path: str | Path, title: 
     return path
 
 
-__all__ = ["gradient_norms", "plot_gradient_norms", "unrolled_forward"]
+# ------------------------------------------------------------------------------- the training report
+
+#: the report's slice of the first evaluation split: up to ``REPORT_ROWS`` rows of ``REPORT_STEPS`` input
+#: steps each (plus the target token), cut one after the other from the start of the split's token stream
+REPORT_ROWS = 4
+REPORT_STEPS = 100
+#: the distances whose fraction of the error signal the report prints
+REPORT_DISTANCES = (10, 25, 50)
+REPORT_FILES = ("gradient_norms.png", "gradient_norms.json")
+
+
+def _report_tokens(dataset, rows: int, steps: int) -> np.ndarray | None:
+    """``(rows', steps' + 1)`` token ids from the start of a tokenized split, or None if it is too short.
+
+    The split is read as one token stream: the ``stream`` column of a stream LM task (``lm_text``), or
+    the ``input_ids`` rows one after the other (padding dropped where an ``attention_mask`` says so).
+    Steps come first (they are the plot's x axis): ``steps' = min(steps, n - 1)``, then as many rows of
+    ``steps' + 1`` tokens as fit, at most ``rows``.
+    """
+    need = rows * (steps + 1)
+    cols = dataset.column_names
+    if "stream" in cols:
+        stream = np.asarray(dataset[0]["stream"][:need], dtype=np.int64)
+    elif "input_ids" in cols:
+        parts, n = [], 0
+        for i in range(len(dataset)):
+            if n >= need:
+                break
+            row = dataset[i]
+            ids = np.asarray(row["input_ids"], dtype=np.int64).reshape(-1)
+            if "attention_mask" in row:
+                ids = ids[np.asarray(row["attention_mask"]).reshape(-1).astype(bool)]
+            parts.append(ids)
+            n += len(ids)
+        stream = np.concatenate(parts)[:need] if parts else np.zeros(0, dtype=np.int64)
+    else:
+        return None
+    steps = min(steps, len(stream) - 1)
+    if steps < 1:
+        return None
+    rows = min(rows, len(stream) // (steps + 1))
+    return stream[: rows * (steps + 1)].reshape(rows, steps + 1)
+
+
+def _fractions(norms: np.ndarray, distances: Sequence[int]) -> dict[str, dict[str, float | None]]:
+    """``{"layer_L": {"d": ‖∂L/∂h_{T-d}‖ / ‖∂L/∂h_T‖}}`` for the distances inside the measured range."""
+    out = {}
+    for layer, row in enumerate(norms):
+        rel = row / row[0] if np.isfinite(row[0]) and row[0] > 0 else np.full_like(row, np.nan)
+        out[f"layer_{layer + 1}"] = {str(d): _finite(rel[d]) for d in distances if d < len(row)}
+    return out
+
+
+def _finite(v) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def report_gradient_norms(
+    model,
+    tokenized: Mapping,
+    splits: Sequence[str],
+    output_dir: str | Path,
+    rows: int = REPORT_ROWS,
+    steps: int = REPORT_STEPS,
+) -> dict | None:
+    """The gradient-through-time diagnostic of a trained model, for the run's report.
+
+    For a unidirectional :class:`RNNForCausalLM` (anything else — other models, bidirectional encoders,
+    classifier or tagger heads, PEFT wrappers — returns None without a word), measures
+    :func:`gradient_norms` on ``rows`` × ``steps`` tokens from the start of the first of ``splits`` that
+    ``tokenized`` holds, in eval mode, in float32 (a float32 copy if the weights are not), autocast off,
+    on the model's device, and writes ``gradient_norms.png`` (:func:`plot_gradient_norms`) and
+    ``gradient_norms.json`` (the raw norms and the fractions left) into ``output_dir``. Earlier copies
+    of both files are removed first, so a report never shows another run's curve.
+
+    Returns the JSON's content (for :func:`harness.report.write_report`), or None when skipped. A failure
+    of the measurement is a warning, never the run's failure. Call it on the main process only.
+    """
+    output_dir = Path(output_dir)
+    for name in REPORT_FILES:
+        (output_dir / name).unlink(missing_ok=True)
+    base = getattr(model, "rnn", None)
+    if not isinstance(model, RNNForCausalLM) or not isinstance(base, RNNModel) or base.config.bidirectional:
+        return None
+    split = next((s for s in splits if s in tokenized), None)
+    if split is None:
+        return None
+    try:
+        tokens = _report_tokens(tokenized[split], rows, steps)
+        if tokens is None:
+            return None
+        param = next(model.parameters())
+        if any(p.dtype != torch.float32 for p in model.parameters()):
+            model = copy.deepcopy(model).float()
+        input_ids = torch.as_tensor(tokens, device=param.device)
+        with torch.autocast(param.device.type, enabled=False):
+            norms = gradient_norms(model, input_ids)
+        config = model.config
+        info = {
+            "split": split,
+            "rows": int(tokens.shape[0]),
+            "steps": int(tokens.shape[1] - 1),
+            "cell": config.cell,
+            "num_layers": int(config.num_layers),
+            "loss": "cross-entropy of each row's last token given the rest, summed over the rows",
+            # [layer][distance]: the mean over the rows of ‖∂L/∂h_(T-d)‖ (None where not finite)
+            "norms": [[_finite(v) for v in row] for row in norms],
+            "fraction_left": _fractions(norms, REPORT_DISTANCES),
+        }
+        title = (f"trained {config.cell} LM: last-step loss on {split}, "
+                 f"{info['rows']} rows × {info['steps']} steps")
+        plot_gradient_norms({f"trained {config.cell}": norms}, output_dir / REPORT_FILES[0], title)
+        text = json.dumps(info, indent=2, allow_nan=False) + "\n"
+        tmp = output_dir / f".tmp-{REPORT_FILES[1]}"
+        tmp.write_text(text)
+        tmp.replace(output_dir / REPORT_FILES[1])
+        return info
+    except Exception as err:  # a diagnostic must not fail a finished run
+        for name in REPORT_FILES:
+            (output_dir / name).unlink(missing_ok=True)
+        warnings.warn(f"gradient-norm diagnostic skipped: {type(err).__name__}: {err}", RuntimeWarning, stacklevel=2)
+        return None
+
+
+__all__ = ["REPORT_DISTANCES", "REPORT_ROWS", "REPORT_STEPS", "gradient_norms", "plot_gradient_norms",
+           "report_gradient_norms", "unrolled_forward"]
