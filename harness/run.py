@@ -109,6 +109,7 @@ def build(recipe: Recipe, accelerator) -> Built:
         model, tokenizer = components.resolve("model", recipe.model_component)(task, **recipe.model_args)
         if recipe.peft:
             model = apply_peft(model, recipe.peft, task.auto_model_class)
+    task.configure_for(model)
     with accelerator.main_process_first():
         tokenized = task.tokenize(tokenizer, max_length=recipe.training.max_length)
     trainable, total = count_parameters(model)
@@ -116,19 +117,6 @@ def build(recipe: Recipe, accelerator) -> Built:
 
 
 # ---------------------------------------------------------------------------------------- evaluate
-
-
-def write_predictions(path: Path, task, split: str, predictions) -> None:
-    """``index<TAB>prediction`` per example, with the split's own ``idx`` and label names."""
-    from harness.report import atomic_write_text
-
-    raw = task.splits[split]
-    index = raw["idx"] if "idx" in raw.column_names else range(len(predictions))
-    names = task.info.label_names
-    rows = ["index\tprediction"]
-    for i, p in zip(index, predictions):
-        rows.append(f"{i}\t{names[int(p)] if names else f'{float(p):.6g}'}")
-    atomic_write_text(path, "\n".join(rows) + "\n")
 
 
 def final_evaluation(trainer_or_model, built: Built, recipe: Recipe, accelerator, out: Path) -> dict[str, float]:
@@ -152,7 +140,7 @@ def final_evaluation(trainer_or_model, built: Built, recipe: Recipe, accelerator
         if split in splits:
             metrics.update({f"{split}/{k}": v for k, v in split_metrics.items()})
         if split in recipe.evaluation.predict_splits and accelerator.is_main_process:
-            write_predictions(out / f"predictions_{split}.tsv", task, split, predictions)
+            task.write_predictions(out / f"predictions_{split}.tsv", split, predictions)
     return metrics
 
 

@@ -25,6 +25,7 @@ REGISTRY: dict[str, dict[str, str]] = {
         "text_classification": "harness.data.files:text_classification",
         "synthetic_classification": "harness.data.synthetic:synthetic_classification",
         "lm_text": "harness.data.lm:lm_text",
+        "conll_ner": "harness.data.ner:conll_ner",
     },
     "model": {
         "pretrained_classifier": "harness.models.pretrained:sequence_classifier",
@@ -33,6 +34,8 @@ REGISTRY: dict[str, dict[str, str]] = {
         "rnn_lm": "harness.models.rnn.builders:rnn_causal_lm",
         "rnn_classifier": "harness.models.rnn.builders:rnn_classifier",
         "rnn_tagger": "harness.models.rnn.builders:rnn_tagger",
+        "sequence_tagger": "harness.models.rnn.builders:sequence_tagger",
+        "pretrained_tagger": "harness.models.pretrained:token_classifier",
     },
 }
 

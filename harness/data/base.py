@@ -11,6 +11,7 @@ know what kind of task it is training.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -70,6 +71,24 @@ class Task:
     def texts(self, split: str | None = None) -> Iterator[str]:
         """Every text field of a split (default: the train split), for building vocabularies."""
         raise NotImplementedError
+
+    def configure_for(self, model) -> None:
+        """Called once the model exists (built or loaded), before :meth:`tokenize`: a task whose inputs
+        depend on the model (a tagger's character vocabulary, a saved model's label ids) reads them here."""
+
+    def write_predictions(self, path: Path, split: str, predictions) -> Path:
+        """``index<TAB>prediction`` per example (``path``: a ``.tsv`` file), with the split's own ``idx``
+        and the label names (the GLUE submission format)."""
+        from harness.report import atomic_write_text
+
+        raw = self.splits[split]
+        index = raw["idx"] if "idx" in raw.column_names else range(len(predictions))
+        names = self.info.label_names
+        rows = ["index\tprediction"]
+        for i, p in zip(index, predictions):
+            rows.append(f"{i}\t{names[int(p)] if names else f'{float(p):.6g}'}")
+        atomic_write_text(path, "\n".join(rows) + "\n")
+        return path
 
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
         raise NotImplementedError

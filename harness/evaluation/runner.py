@@ -19,11 +19,7 @@ def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | No
         outputs = model(**batch)
         logits = outputs.logits
         labels = batch.get("labels")
-        if labels is not None and getattr(outputs, "loss", None) is not None:
-            n = torch.tensor(labels.shape[0], device=logits.device)
-            loss, n = accelerator.gather_for_metrics((outputs.loss.detach().float().reshape(1) * n, n.reshape(1)))
-            losses.append(loss.sum().item())
-            counts.append(n.sum().item())
+        _gather_loss(outputs, labels, accelerator, losses, counts)
         if labels is not None:
             logits, labels = accelerator.gather_for_metrics((logits, labels))
             all_labels.append(labels.float().cpu().numpy() if labels.is_floating_point() else labels.cpu().numpy())
@@ -36,6 +32,47 @@ def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | No
     labels = np.concatenate(all_labels) if all_labels else None
     mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None
     return logits, labels, mean_loss
+
+
+def _gather_loss(outputs, labels, accelerator, losses: list, counts: list) -> None:
+    """Append this batch's loss x batch size and batch size, summed over processes (each example once)."""
+    if labels is not None and getattr(outputs, "loss", None) is not None:
+        n = torch.tensor(labels.shape[0], device=outputs.logits.device)
+        loss, n = accelerator.gather_for_metrics((outputs.loss.detach().float().reshape(1) * n, n.reshape(1)))
+        losses.append(loss.sum().item())
+        counts.append(n.sum().item())
+
+
+@torch.no_grad()
+def predict_tags(model, dataloader, accelerator) -> tuple[list[np.ndarray], float | None]:
+    """Predicted tag ids at the real (unpadded) positions of every row, in order, and the mean loss.
+
+    A model with a ``decode_tags(logits, attention_mask)`` method (a CRF tagger: Viterbi) decodes its own
+    logits; any other token classifier is read by argmax. Rows of different lengths are padded with -100
+    across processes before the gather, and the padding is dropped again here.
+    """
+    was_training = model.training
+    model.eval()
+    decode = getattr(accelerator.unwrap_model(model), "decode_tags", None)
+    rows: list[np.ndarray] = []
+    losses, counts = [], []
+    for batch in dataloader:
+        outputs = model(**batch)
+        mask = batch.get("attention_mask")
+        if decode is not None:
+            tags = decode(outputs.logits, mask)
+        else:
+            tags = outputs.logits.argmax(-1)
+            if mask is not None:
+                tags = tags.masked_fill(mask == 0, -100)
+        _gather_loss(outputs, batch.get("labels"), accelerator, losses, counts)
+        tags = accelerator.pad_across_processes(tags.contiguous(), dim=1, pad_index=-100)
+        tags = accelerator.gather_for_metrics(tags)
+        rows.extend(row[row != -100] for row in tags.cpu().numpy())
+    if was_training:
+        model.train()
+    mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None
+    return rows, mean_loss
 
 
 @torch.no_grad()
@@ -67,9 +104,16 @@ def perplexity(model, dataloader, accelerator, stateful: bool) -> dict[str, floa
 def evaluate_split(model, dataloader, task: Task, accelerator, split: str) -> tuple[dict[str, float], np.ndarray]:
     """``({metric: value, "loss": ...}, predictions)`` for a labelled split; metrics are empty for
     an unlabelled one (a benchmark's test set), whose predictions are still returned. Language
-    models report perplexity and no predictions."""
+    models report perplexity and no predictions; taggers return one list of word tags per sentence."""
     if task.info.problem_type == "language_modeling":
         return perplexity(model, dataloader, accelerator, task.stateful), np.zeros((0,))
+    if task.info.problem_type == "token_classification":  # word-level tags, scored against the words' gold tags
+        rows, loss = predict_tags(model, dataloader, accelerator)
+        words = task.word_predictions(split, rows)
+        metrics = task.compute_metrics(words, None, split) if task.has_gold(split) else {}
+        if metrics and loss is not None:
+            metrics["loss"] = float(loss)
+        return metrics, words
     logits, labels, loss = predict(model, dataloader, accelerator)
     predictions = task.predictions_from_logits(logits)
     metrics: dict[str, float] = {}

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from harness.data.base import Task
+from harness.data.base import CLASSIFICATION, REGRESSION, Task
 from harness.errors import HarnessError
 
 
@@ -66,19 +66,40 @@ def sequence_classifier(
     trust_remote_code: bool = False,
 ):
     """``AutoModelForSequenceClassification`` on a pretrained checkpoint, sized for the task's labels."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    return _pretrained_with_head(AutoModelForSequenceClassification, task, checkpoint, classifier_dropout,
+                                 trust_remote_code, task.info.problem_type)
+
+
+def token_classifier(
+    task: Task,
+    checkpoint: str,
+    classifier_dropout: float | None = None,
+    trust_remote_code: bool = False,
+):
+    """``AutoModelForTokenClassification`` on a pretrained checkpoint (a BERT-family tagger), sized for the
+    task's tag set. The task aligns word labels to the first sub-token of each word."""
+    from transformers import AutoModelForTokenClassification
+
+    return _pretrained_with_head(AutoModelForTokenClassification, task, checkpoint, classifier_dropout,
+                                 trust_remote_code, None)
+
+
+def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type):
+    from transformers import AutoConfig, AutoTokenizer
 
     source = resolve_checkpoint(checkpoint)
     info = task.info
     config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     config.num_labels = info.num_labels
-    config.problem_type = info.problem_type
+    config.problem_type = problem_type
     if info.label_names:
         config.id2label = info.id2label
         config.label2id = {v: k for k, v in info.id2label.items()}
     if classifier_dropout is not None:
         config.classifier_dropout = classifier_dropout
-    model, loading = AutoModelForSequenceClassification.from_pretrained(
+    model, loading = auto.from_pretrained(
         source, config=config, trust_remote_code=trust_remote_code, output_loading_info=True
     )
     # modules the checkpoint did not provide (the head, sometimes the pooler): PEFT must train them
@@ -107,7 +128,9 @@ def load_saved(path: str | Path, task: Task):
 
         base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
         info = task.info
-        kwargs = {"num_labels": info.num_labels, "problem_type": info.problem_type}
+        # transformers knows sequence-level problem types only; a tagger's head has none
+        problem = info.problem_type if info.problem_type in (CLASSIFICATION, REGRESSION) else None
+        kwargs = {"num_labels": info.num_labels, "problem_type": problem}
         if info.label_names:
             kwargs.update(id2label=info.id2label, label2id={v: k for k, v in info.id2label.items()})
         base = auto.from_pretrained(resolve_checkpoint(base_name), **kwargs)

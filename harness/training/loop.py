@@ -218,7 +218,8 @@ class Trainer:
         self._record({"step": st.global_step, "epoch": st.epoch, "eval": metrics})
         self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=st.global_step)
         self.accelerator.print(
-            f"step {st.global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+            # split/metric only: per-class breakdowns (split/PER/f1, ...) go to the log file, not the console
+            f"step {st.global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.count("/") <= 1)
         )
         if self.best_key not in metrics:
             raise HarnessError(

@@ -328,12 +328,15 @@ class RNNModel(RNNPreTrainedModel):
     every layer's output.
     """
 
-    def __init__(self, config: RNNConfig):
+    def __init__(self, config: RNNConfig, extra_input_size: int = 0):
         super().__init__(config)
         self.embeddings = nn.Embedding(config.vocab_size, config.embedding_size)
         self.dropout = nn.Dropout(config.dropout)
+        #: width of ``inputs_embeds``: the embedding plus any per-token features a head concatenates to it
+        #: (the tagger's character features)
+        self.input_size = config.embedding_size + extra_input_size
         self.layers = nn.ModuleList(
-            RNNLayer(config, config.embedding_size if i == 0 else config.output_size, i) for i in range(config.num_layers)
+            RNNLayer(config, self.input_size if i == 0 else config.output_size, i) for i in range(config.num_layers)
         )
         self.post_init()
 
@@ -370,9 +373,9 @@ class RNNModel(RNNPreTrainedModel):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
         if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (batch, time), got shape {tuple(input_ids.shape)}")
-        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != config.embedding_size):
+        if inputs_embeds is not None and (inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.input_size):
             raise ValueError(
-                f"inputs_embeds must be (batch, time, embedding_size={config.embedding_size}), "
+                f"inputs_embeds must be (batch, time, {self.input_size}), "
                 f"got {tuple(inputs_embeds.shape)}"
             )
         x = self.embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, E)

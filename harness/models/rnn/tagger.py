@@ -1,0 +1,245 @@
+r"""The BiLSTM-CRF sequence tagger (Lample et al. 2016; Ma & Hovy 2016) as a ``transformers`` model.
+
+Per word: a word embedding (random, or loaded from a word-vector file by the recipe builder)
+concatenated with character-level features of its spelling — a character BiLSTM's final states
+(Lample et al.) or a character CNN max-pooled over the word (Ma & Hovy) — then dropout, the recurrent
+encoder of this family (:class:`~harness.models.rnn.modeling_rnn.RNNModel`, a BiLSTM by default),
+dropout, a linear layer to per-tag emission scores, and either a linear-chain CRF
+(:class:`harness.modules.crf.CRF`, optionally constrained to the tag scheme's valid transitions) or a
+per-token softmax (``config.head``). Nothing in ``transformers`` provides character features or a CRF
+head, hence this module.
+
+Inputs: ``input_ids`` are **word** ids (one per word, no special tokens: the builder's tokenizer is
+word-level), ``char_ids`` ``(batch, words, max_chars)`` the characters of each word (0 = padding,
+1 = unknown character), ``labels`` one tag id per word (-100 under padding). ``decode_tags`` turns
+the emission scores into tag ids: Viterbi for the CRF head, argmax for the softmax head.
+
+The character vocabulary is part of the config (``config.char_vocab``), so a saved model carries
+everything needed to featurise new text: :meth:`RNNTaggerForTokenClassification.char_ids_for` maps words
+to ``char_ids`` rows.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+from transformers.modeling_outputs import TokenClassifierOutput
+
+from harness.models.rnn.configuration_rnn import RNNConfig
+from harness.models.rnn.modeling_rnn import RNNModel, RNNPreTrainedModel, _chunk_mask
+from harness.modules.crf import CRF, allowed_transitions
+
+CHAR_ENCODERS = ("none", "cnn", "lstm")
+HEADS = ("crf", "softmax")
+CHAR_PAD, CHAR_UNK = 0, 1
+
+
+class RNNTaggerConfig(RNNConfig):
+    r"""An :class:`RNNConfig` (the word-level encoder) plus the tagger's own settings.
+
+    Args:
+        char_vocab: the characters with an embedding (ids ``2 ..``; 0 is padding, 1 an unknown character).
+        char_encoder: ``"lstm"`` (a character BiLSTM, final forward and backward states; Lample et al.),
+            ``"cnn"`` (a width-``char_kernel_size`` convolution max-pooled over the word; Ma & Hovy) or
+            ``"none"`` (word embeddings only).
+        char_embedding_size: width of the character embeddings (Lample et al.: 25; Ma & Hovy: 30).
+        char_hidden_size: character BiLSTM state width per direction, or the number of CNN filters.
+        char_kernel_size: the CNN's window, in characters.
+        max_word_length: characters per word fed to the character encoder (longer words keep their first
+            ``max_word_length - 1`` characters and their last one); the word itself is never cut.
+        head: ``"crf"`` or ``"softmax"``.
+        tag_scheme: ``"IOB1"``, ``"IOB2"`` or ``"IOBES"`` to forbid the transitions the scheme does not
+            allow (CRF head only, in training and decoding), or None for an unconstrained CRF.
+        word_dropout: in training, each word id is replaced by the unknown word with this probability,
+            so the ``[UNK]`` embedding is learned (rare and unseen words at test time map to it).
+        unk_token_id: the word id ``word_dropout`` substitutes.
+    """
+
+    model_type = "harness_rnn_tagger"
+
+    char_vocab: list[str] | None = None
+    char_encoder: str = "lstm"
+    char_embedding_size: int = 25
+    char_hidden_size: int = 25
+    char_kernel_size: int = 3
+    max_word_length: int = 30
+    head: str = "crf"
+    tag_scheme: str | None = "IOB2"
+    word_dropout: float = 0.0
+    unk_token_id: int | None = 1
+
+    def _check(self) -> None:
+        super()._check()
+        if self.char_encoder not in CHAR_ENCODERS:
+            raise ValueError(f"RNNTaggerConfig.char_encoder must be one of {CHAR_ENCODERS}, got {self.char_encoder!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"RNNTaggerConfig.head must be one of {HEADS}, got {self.head!r}")
+        for name in ("char_embedding_size", "char_hidden_size", "char_kernel_size", "max_word_length"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"RNNTaggerConfig.{name} must be a positive integer, got {value!r}")
+        if self.char_encoder != "none" and not self.char_vocab:
+            raise ValueError("RNNTaggerConfig.char_vocab must list the characters when char_encoder is not 'none'")
+        if not isinstance(self.word_dropout, (int, float)) or not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"RNNTaggerConfig.word_dropout must be a probability in [0, 1), got {self.word_dropout!r}")
+        if self.tag_scheme is not None and self.head == "crf" and self.id2label:
+            # fails early (and names the tag) when the labels do not fit the scheme
+            allowed_transitions([self.id2label[i] for i in range(len(self.id2label))], self.tag_scheme)
+
+    @property
+    def char_features_size(self) -> int:
+        if self.char_encoder == "none":
+            return 0
+        return 2 * self.char_hidden_size if self.char_encoder == "lstm" else self.char_hidden_size
+
+
+class CharEncoder(nn.Module):
+    """``(batch, words, chars)`` character ids → ``(batch, words, features)``, one vector per word."""
+
+    def __init__(self, config: RNNTaggerConfig):
+        super().__init__()
+        self.kind = config.char_encoder
+        self.embeddings = nn.Embedding(len(config.char_vocab) + 2, config.char_embedding_size, padding_idx=CHAR_PAD)
+        if self.kind == "lstm":
+            self.lstm = nn.LSTM(config.char_embedding_size, config.char_hidden_size, batch_first=True, bidirectional=True)
+        else:
+            k = config.char_kernel_size
+            self.conv = nn.Conv1d(config.char_embedding_size, config.char_hidden_size, k, padding=k // 2)
+        self.out_size = config.char_features_size
+
+    def forward(self, char_ids: torch.LongTensor) -> torch.Tensor:
+        batch, words, chars = char_ids.shape
+        flat = char_ids.reshape(batch * words, chars)
+        lengths = (flat != CHAR_PAD).sum(1)  # (N,) 0 for padding words
+        real = lengths > 0
+        out = torch.zeros(batch * words, self.out_size, device=char_ids.device, dtype=self.embeddings.weight.dtype)
+        if not bool(real.any()):
+            return out.view(batch, words, -1)
+        ids, lengths = flat[real], lengths[real]
+        emb = self.embeddings(ids)  # (n, chars, E)
+        if self.kind == "lstm":
+            packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            _, (h, _) = self.lstm(packed)  # h: (2, n, H), the final state of each direction
+            feats = torch.cat([h[0], h[1]], dim=-1)
+        else:
+            conv = self.conv(emb.transpose(1, 2))[..., :chars]  # (n, F, chars)
+            pad = (ids == CHAR_PAD).unsqueeze(1)
+            feats = conv.masked_fill(pad, float("-inf")).max(dim=-1).values
+        out = out.index_put((real.nonzero(as_tuple=True)[0],), feats.to(out.dtype))
+        return out.view(batch, words, -1)
+
+
+class RNNTaggerForTokenClassification(RNNPreTrainedModel):
+    """Word + character features → recurrent encoder → emissions → CRF or softmax.
+
+    The loss is the CRF's negative log-likelihood averaged over the sentences of the batch, or the
+    softmax head's cross-entropy averaged over the words. ``logits`` are the emission scores.
+    """
+
+    config_class = RNNTaggerConfig
+
+    def __init__(self, config: RNNTaggerConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.char_encoder = CharEncoder(config) if config.char_encoder != "none" else None
+        self.rnn = RNNModel(config, extra_input_size=config.char_features_size)
+        p = config.dropout if config.classifier_dropout is None else config.classifier_dropout
+        self.dropout = nn.Dropout(p)
+        self.classifier = nn.Linear(config.output_size, config.num_labels)
+        self.crf = None
+        if config.head == "crf":
+            labels = [config.id2label[i] for i in range(config.num_labels)]
+            constraints = allowed_transitions(labels, config.tag_scheme) if config.tag_scheme else None
+            self.crf = CRF(config.num_labels, batch_first=True, constraints=constraints)
+        self._char_index = {c: i + 2 for i, c in enumerate(config.char_vocab or [])}
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.rnn.embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.rnn.embeddings = value
+
+    def char_ids_for(self, words: list[str]) -> list[list[int]]:
+        """The ``char_ids`` rows of a sentence (one list per word, unpadded)."""
+        return char_ids(words, self._char_index, self.config.max_word_length)
+
+    def emissions(self, input_ids, attention_mask=None, char_ids=None, output_hidden_states=None):
+        if self.training and self.config.word_dropout > 0 and self.config.unk_token_id is not None:
+            drop = torch.rand(input_ids.shape, device=input_ids.device) < self.config.word_dropout
+            input_ids = input_ids.masked_fill(drop, self.config.unk_token_id)
+        x = self.rnn.embeddings(input_ids)
+        if self.char_encoder is not None:
+            if char_ids is None:
+                raise ValueError("this tagger reads characters: pass char_ids (batch, words, max_chars)")
+            if char_ids.shape[:2] != input_ids.shape:
+                raise ValueError(f"char_ids must be (batch, words, chars) with (batch, words) = "
+                                 f"{tuple(input_ids.shape)}, got {tuple(char_ids.shape)}")
+            x = torch.cat([x, self.char_encoder(char_ids)], dim=-1)
+        out = self.rnn(inputs_embeds=x, attention_mask=attention_mask, use_cache=False,
+                       output_hidden_states=output_hidden_states, return_dict=True)
+        return self.classifier(self.dropout(out.last_hidden_state)), out.hidden_states
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        char_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        token_type_ids: torch.Tensor | None = None,  # accepted and ignored
+    ):
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        logits, hidden_states = self.emissions(input_ids, attention_mask, char_ids, output_hidden_states)
+        loss = None
+        if labels is not None:
+            if labels.shape != logits.shape[:2]:
+                raise ValueError(f"labels must be (batch, words) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
+            mask = self._mask(attention_mask, logits)
+            if self.crf is not None:
+                if bool(((labels == -100) & mask).any()):
+                    raise ValueError(
+                        "the CRF head needs a tag for every word: labels hold -100 at a real position (use a "
+                        "word-level tokenizer without special tokens, one id per word)"
+                    )
+                loss = -self.crf(logits.float(), labels, mask, reduction="mean")
+            else:
+                labels = labels.masked_fill(~mask, -100)
+                loss = F.cross_entropy(logits.float().reshape(-1, self.num_labels), labels.reshape(-1), ignore_index=-100)
+        if not return_dict:
+            rest = (hidden_states,) if hidden_states is not None else ()
+            return ((loss,) if loss is not None else ()) + (logits,) + rest
+        return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+
+    @staticmethod
+    def _mask(attention_mask, logits) -> torch.Tensor:
+        mask = _chunk_mask(attention_mask, *logits.shape[:2], False)
+        return torch.ones(logits.shape[:2], dtype=torch.bool, device=logits.device) if mask is None else mask
+
+    @torch.no_grad()
+    def decode_tags(self, logits: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.LongTensor:
+        """Tag ids ``(batch, words)``, -100 under padding: Viterbi (CRF head) or argmax (softmax head)."""
+        mask = self._mask(attention_mask, logits)
+        if self.crf is None:
+            return logits.argmax(-1).masked_fill(~mask, -100)
+        if not bool(mask[:, 0].all()):
+            # the CRF wants left-aligned masks; a right-padded batch always is, a left-padded one is shifted
+            raise ValueError("the CRF decodes right-padded batches only (tokenizer.padding_side='right')")
+        paths, _ = self.crf.decode_padded(logits.float(), mask, pad_tag=-100)
+        return paths
+
+
+def char_ids(words: list[str], index: dict[str, int], max_word_length: int) -> list[list[int]]:
+    """Character ids of each word (unknown characters → 1); a word longer than ``max_word_length`` keeps
+    its first ``max_word_length - 1`` characters and its last one (suffixes carry morphology)."""
+    rows = []
+    for word in words:
+        chars = word if len(word) <= max_word_length else word[: max_word_length - 1] + word[-1]
+        rows.append([index.get(c, CHAR_UNK) for c in chars] or [CHAR_UNK])
+    return rows
+
+
+__all__ = ["RNNTaggerConfig", "RNNTaggerForTokenClassification", "CharEncoder", "char_ids"]

