@@ -129,7 +129,8 @@ def write_report(
         lines += gradient_norms_section(gradient_norms)
     evals = [r for r in history if "eval" in r]
     if evals:
-        keys = sorted({k for r in evals for k in r["eval"]})
+        # split/metric columns only; per-class breakdowns (split/PER/f1, ...) stay in logs/history.jsonl
+        keys = sorted({k for r in evals for k in r["eval"] if k.count("/") <= 1})
         lines += ["", "## Evaluations during training", "", "| step | " + " | ".join(keys) + " |"]
         lines += ["|---" * (len(keys) + 1) + "|"]
         lines += [f"| {r['step']} | " + " | ".join(_fmt(r["eval"].get(k, "")) for k in keys) + " |" for r in evals]

@@ -182,6 +182,7 @@ def sequence_tagger(
     hidden_size: int = 100,
     num_layers: int = 1,
     dropout: float = 0.5,
+    classifier_dropout: float = 0.0,
     char_encoder: CharEncoderKind = "lstm",
     char_embedding_size: int = 25,
     char_hidden_size: int = 25,
@@ -202,7 +203,9 @@ def sequence_tagger(
     """The BiLSTM-CRF tagger (:class:`RNNTaggerForTokenClassification`): Lample et al. (2016) by default —
     100-d word embeddings, a 25 + 25 character BiLSTM, a 100 + 100 word BiLSTM, dropout 0.5, a CRF
     constrained to the data's tag scheme (``constrained``). ``head: softmax`` swaps the CRF for a per-word
-    softmax; ``char_encoder: cnn`` gives Ma & Hovy's (2016) character CNN.
+    softmax; ``char_encoder: cnn`` gives Ma & Hovy's (2016) character CNN. ``dropout`` applies to the
+    encoder's input and to each layer's output; ``classifier_dropout`` is any extra dropout in front of the
+    emission layer (default none: the top layer's output has already had ``dropout``).
 
     ``word_vectors``: a text file of pretrained vectors (GloVe's ``word v1 .. vd`` lines, or word2vec's text
     format with its ``count dim`` header; ``.gz`` is fine) whose dimension must equal ``embedding_size``;
@@ -233,6 +236,7 @@ def sequence_tagger(
         cell=cell,
         bidirectional=True,
         dropout=dropout,
+        classifier_dropout=classifier_dropout,
         residual=residual,
         layer_norm=layer_norm,
         init_range=init_range,
