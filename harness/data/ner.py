@@ -19,16 +19,17 @@ the lenient (conlleval) micro F1 is reported beside it as ``lenient_f1``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 from datasets import Dataset, DatasetDict
 
 from harness.data.base import Task, TaskInfo
-from harness.data.conll import PREFIXES, _check_scheme, from_hub_rows, read_conll, split_tag, to_dataset
+from harness.data.conll import PREFIXES, _check_scheme, convert, from_hub_rows, read_conll, split_tag, to_dataset
 from harness.errors import DataError
 
 TOKEN_CLASSIFICATION = "token_classification"
+Scheme = Literal["IOB1", "IOB2", "IOBES", "BIO", "BIOES"]
 
 
 def ordered_labels(tags: set[str], scheme: str) -> list[str]:
@@ -196,12 +197,15 @@ class TokenClassificationTask(Task):
 
     def write_predictions(self, path: Path, split: str, predictions: list[list[str]]) -> Path:
         """CoNLL layout, one word per line — ``word gold predicted`` (conlleval's input), or ``word
-        predicted`` for a split without gold tags — and a blank line after each sentence."""
+        predicted`` for a split without gold tags — and a blank line after each sentence. Tags are written
+        in the data's own scheme (``input_scheme``) when the task converted them to another one."""
         from harness.report import atomic_write_text
 
         path = path.with_suffix(".conll")
         ds = self.splits[split]
-        gold = list(ds["ner_tags"]) if self.has_gold(split) else None
+        scheme, written = self.info.extra["scheme"], self.info.extra.get("input_scheme") or self.info.extra["scheme"]
+        gold = [convert(t, scheme, written) for t in ds["ner_tags"]] if self.has_gold(split) else None
+        predictions = [convert(t, scheme, written) for t in predictions]
         lines = []
         for i, (words, tags) in enumerate(zip(ds["tokens"], predictions)):
             for j, (word, tag) in enumerate(zip(words, tags)):
@@ -259,8 +263,8 @@ def conll_ner(
     dataset_config: str | None = None,
     tag_column: int = -1,
     token_column: int = 0,
-    scheme: str = "IOB2",
-    input_scheme: str | None = None,
+    scheme: Scheme = "IOB2",
+    input_scheme: Scheme | None = None,
     repair: bool = False,
     strict: bool = True,
     labels: list[str] | None = None,
@@ -306,7 +310,8 @@ def conll_ner(
         text_columns=("tokens",),
         metric="seqeval",
         main_metric="overall_f1",
-        extra={"scheme": scheme, "strict": bool(strict), "seqeval_scheme": scheme},
+        extra={"scheme": scheme, "input_scheme": _check_scheme(input_scheme or scheme), "strict": bool(strict),
+               "seqeval_scheme": scheme},
     )
     return TokenClassificationTask(info, DatasetDict(splits), eval_splits=eval_splits)
 

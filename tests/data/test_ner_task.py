@@ -213,3 +213,14 @@ def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
     assert again.returncode == 0, again.stderr[-3000:]
     evaluated = json.loads((tmp_path / "minilm" / "eval" / "metrics.json").read_text())
     assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
+
+
+def test_iobes_task_scores_the_same_entities_and_writes_the_files_scheme(tmp_path, files, task):
+    iobes = conll_ner(str(files["train"]), str(files["valid"]), scheme="IOBES", input_scheme="IOB2")
+    tags = list(iobes.splits["validation"]["ner_tags"])
+    assert any(t.startswith(("S-", "E-")) for row in tags for t in row)
+    assert iobes.compute_metrics(tags, None, "validation")["overall_f1"] == 1.0
+    path = iobes.write_predictions(tmp_path / "predictions_validation.tsv", "validation", tags)
+    written = [line.split() for line in path.read_text().splitlines() if line]
+    original = [t for row in task.splits["validation"]["ner_tags"] for t in row]
+    assert [w[1] for w in written] == [w[2] for w in written] == original  # back in the files' IOB2
