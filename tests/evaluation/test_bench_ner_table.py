@@ -27,5 +27,6 @@ def test_table_from_finished_runs(tmp_path):
     text = bench.table(["bilstm_crf", "bilstm_softmax", "minilm"], [1, 2, 3], tmp_path)
     assert "| bilstm_crf | 1, 2 | 87.00 ± 1.41 |" in text
     assert "| minilm | – | missing |" in text
-    assert "seed 1: +1.00, seed 2: +2.00 (mean +1.50)" in text
+    assert "(strict), seed by seed: seed 1: +1.00, seed 2: +2.00 (mean +1.50)" in text
+    assert "(conlleval), seed by seed: seed 1: +1.00, seed 2: +2.00 (mean +1.50)" in text
     assert bench.main(["--collect-only", "--runs-dir", str(tmp_path), "--recipes", "bilstm_crf"]) == 0
