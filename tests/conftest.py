@@ -44,3 +44,13 @@ def write_recipe(tmp_path):
 def run_harness(*args: str, timeout: float = 300, launcher: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     cmd = (launcher or [sys.executable, "-m", "harness"]) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=REPO, **kwargs)
+
+
+def load_script(name: str):
+    """Import ``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

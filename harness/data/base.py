@@ -72,6 +72,20 @@ class Task:
         """Every text field of a split (default: the train split), for building vocabularies."""
         raise NotImplementedError
 
+    def _set_splits(self, info: TaskInfo, splits: DatasetDict, eval_splits: Sequence[str]) -> None:
+        """Check that the train split exists and is not empty and that every evaluation split exists,
+        then keep them."""
+        if self.train_split not in splits:
+            raise DataError(f"task {info.name!r} has no {self.train_split!r} split (found: {sorted(splits)})")
+        missing = [s for s in eval_splits if s not in splits]
+        if missing:
+            raise DataError(f"task {info.name!r} has no split {missing} to evaluate on (found: {sorted(splits)})")
+        if len(splits[self.train_split]) == 0:
+            raise DataError(f"task {info.name!r}: the {self.train_split!r} split is empty")
+        self.info = info
+        self.splits = splits
+        self.eval_splits = tuple(eval_splits)
+
     def configure_for(self, model) -> None:
         """Called once the model exists (built or loaded), before :meth:`tokenize`: a task whose inputs
         depend on the model (a tagger's character vocabulary, a saved model's label ids) reads them here."""
@@ -121,16 +135,7 @@ class ClassificationTask(Task):
             raise ValueError(f"problem_type must be {CLASSIFICATION!r} or {REGRESSION!r}, got {info.problem_type!r}")
         if not 1 <= len(info.text_columns) <= 2:
             raise ValueError(f"text_columns must name one or two columns, got {info.text_columns}")
-        if self.train_split not in splits:
-            raise DataError(f"task {info.name!r} has no {self.train_split!r} split (found: {sorted(splits)})")
-        missing = [s for s in eval_splits if s not in splits]
-        if missing:
-            raise DataError(f"task {info.name!r} has no split {missing} to evaluate on (found: {sorted(splits)})")
-        if len(splits[self.train_split]) == 0:
-            raise DataError(f"task {info.name!r}: the {self.train_split!r} split is empty")
-        self.info = info
-        self.splits = splits
-        self.eval_splits = tuple(eval_splits)
+        self._set_splits(info, splits, eval_splits)
 
     def texts(self, split: str | None = None) -> Iterator[str]:
         ds = self.splits[split or self.train_split]

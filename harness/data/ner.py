@@ -48,16 +48,7 @@ class TokenClassificationTask(Task):
     auto_model_class = "AutoModelForTokenClassification"
 
     def __init__(self, info: TaskInfo, splits: DatasetDict, eval_splits: Sequence[str] = ("validation",)):
-        if self.train_split not in splits:
-            raise DataError(f"task {info.name!r} has no {self.train_split!r} split (found: {sorted(splits)})")
-        if len(splits[self.train_split]) == 0:
-            raise DataError(f"task {info.name!r}: the {self.train_split!r} split has no sentences")
-        missing = [s for s in eval_splits if s not in splits]
-        if missing:
-            raise DataError(f"task {info.name!r} has no split {missing} to evaluate on (found: {sorted(splits)})")
-        self.info = info
-        self.splits = splits
-        self.eval_splits = tuple(eval_splits)
+        self._set_splits(info, splits, eval_splits)
         self.label2id = {name: i for i, name in enumerate(info.label_names)}
         self.id2label = dict(enumerate(info.label_names))
         self._char_ids = None  # set by configure_for when the model reads characters

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from conftest import REPO
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_glue", REPO / "scripts" / "bench_glue.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_table_from_finished_runs(tmp_path):
-    bench = load_script()
+    bench = load_script("bench_glue")
     for method, scores, trainable in (("full", [0.90, 0.92], 22_700_000), ("lora", [0.905, 0.905], 75_000)):
         for seed, acc in zip((1, 2), scores):
             out = bench.run_dir(tmp_path, method, "sst2", seed)

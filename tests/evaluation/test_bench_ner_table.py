@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from conftest import REPO
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("bench_ner", REPO / "scripts" / "bench_ner.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def test_table_from_finished_runs(tmp_path):
-    bench = load_script()
+    bench = load_script("bench_ner")
     for name, scores in {"bilstm_crf": [0.86, 0.88], "bilstm_softmax": [0.85, 0.86]}.items():
         for seed, f1 in zip((1, 2), scores):
             out = tmp_path / f"{name}_seed{seed}"
