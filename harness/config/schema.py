@@ -41,7 +41,7 @@ class TrainingConfig:
     decay_after_epochs: int = 4  # ... once this many epochs are done (Zaremba et al.'s PTB schedule)
     warmup_steps: int = 0
     warmup_ratio: float = 0.0  # used when warmup_steps is 0
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    mixed_precision: Literal["no", "fp16", "bf16", "auto"] = "no"  # auto: bf16 where the hardware has it natively
     max_length: int | None = 128  # tokenizer truncation
     eval_steps: int | None = None  # None: evaluate at the end of every epoch
     save_steps: int | None = None  # None: save whenever we evaluate
@@ -53,6 +53,7 @@ class TrainingConfig:
     log_steps: int = 10
     num_workers: int = 0
     pad_to_multiple_of: int | None = None
+    group_by_length: bool = False  # batches of similar length (less padding); order random across ~50-batch groups
 
 
 @dataclass

@@ -37,12 +37,23 @@ from harness.training.optim import build_optimizer, build_scheduler
 
 
 class EpochSampler(Sampler[int]):
-    """A shuffled order that depends only on ``(seed, epoch)``, so a resumed run replays it."""
+    """A shuffled order that depends only on ``(seed, epoch)``, so a resumed run replays it.
 
-    def __init__(self, num_items: int, seed: int, shuffle: bool = True):
+    With ``lengths``, the order is grouped by length as the HF Trainer's ``group_by_length`` does
+    (its ``LengthGroupedSampler``): the shuffled order is cut into mega-batches of ``group_size``
+    items and each is sorted longest first, so a batch holds rows of similar length and pads
+    little, while which rows meet in a mega-batch stays random from epoch to epoch.
+    """
+
+    def __init__(self, num_items: int, seed: int, shuffle: bool = True,
+                 lengths: list[int] | None = None, group_size: int = 0):
+        if lengths is not None and len(lengths) != num_items:
+            raise ValueError(f"EpochSampler: {len(lengths)} lengths for {num_items} items")
         self.num_items = num_items
         self.seed = seed
         self.shuffle = shuffle
+        self.lengths = lengths
+        self.group_size = group_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -52,10 +63,29 @@ class EpochSampler(Sampler[int]):
         if not self.shuffle:
             return iter(range(self.num_items))
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.num_items, generator=g).tolist())
+        order = torch.randperm(self.num_items, generator=g).tolist()
+        if self.lengths is None or self.group_size <= 1:
+            return iter(order)
+        size, lengths = self.group_size, self.lengths
+        grouped = []
+        for start in range(0, self.num_items, size):
+            grouped.extend(sorted(order[start:start + size], key=lambda i: -lengths[i]))  # stable: ties keep the shuffle
+        return iter(grouped)
 
     def __len__(self) -> int:
         return self.num_items
+
+
+#: batches per length-sorted mega-batch (the HF Trainer's LengthGroupedSampler uses 50)
+GROUP_BATCHES = 50
+
+
+def row_lengths(dataset) -> list[int]:
+    """Token count of every row (its ``input_ids``), for length grouping."""
+    if "input_ids" not in dataset.column_names:
+        raise HarnessError(f"training.group_by_length: the train split has no input_ids column to measure (columns: "
+                           f"{', '.join(dataset.column_names)})")
+    return [len(ids) for ids in dataset["input_ids"]]
 
 
 @dataclass
@@ -98,9 +128,17 @@ class Trainer:
 
         collate = task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)
         n_proc = accelerator.num_processes
-        train_ds = task.arrange(tokenized[task.train_split], cfg.batch_size, n_proc).with_format("torch")
+        arranged = task.arrange(tokenized[task.train_split], cfg.batch_size, n_proc)
+        train_ds = arranged.with_format("torch")
         # stateful (truncated-BPTT) tasks read their streams in order; everything else is shuffled
-        self.sampler = EpochSampler(len(train_ds), recipe.seed, shuffle=not task.stateful)
+        lengths = None
+        if cfg.group_by_length:
+            if task.stateful:
+                raise HarnessError("training.group_by_length: this task reads its token streams in order "
+                                   "(truncated BPTT); its batches are already of equal length")
+            lengths = row_lengths(arranged)
+        self.sampler = EpochSampler(len(train_ds), recipe.seed, shuffle=not task.stateful, lengths=lengths,
+                                    group_size=GROUP_BATCHES * cfg.batch_size * n_proc)
         self.carried = None  # the recurrent state carried between batches of a stateful task
         # a DataLoader draws a base seed each time it starts iterating; from the global RNG that
         # would make a resumed run's dropout masks differ, so each loader gets its own generator

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import REPO, run_harness
 from safetensors.torch import load_file
 
@@ -133,3 +134,30 @@ def test_bf16_mixed_precision_and_deterministic_switch_on_cpu(write_recipe, tmp_
     metrics = json.loads((tmp_path / "bf16" / "metrics.json").read_text())
     assert metrics["train/global_step"] == 4 and 0 <= metrics["validation/loss"] < 10
     assert "| mixed_precision | bf16 |" in (tmp_path / "bf16" / "report.md").read_text()
+
+
+def test_group_by_length_and_auto_precision_train_end_to_end(write_recipe, tmp_path):
+    from harness.run import resolve_mixed_precision
+
+    recipe = write_recipe("grouped", training={"group_by_length": True, "mixed_precision": "auto", "max_steps": 4,
+                                               "eval_steps": 4})
+    proc = run_harness("train", str(recipe))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "grouped" / "metrics.json").read_text())
+    assert metrics["train/global_step"] == 4 and 0 <= metrics["validation/loss"] < 10
+    # the report names the precision that ran, not "auto"
+    assert f"| mixed_precision | {resolve_mixed_precision('auto')} |" in (tmp_path / "grouped" / "report.md").read_text()
+
+
+def test_group_by_length_is_refused_for_a_streamed_lm(tmp_path):
+    text = tmp_path / "lm.txt"
+    text.write_text("\n".join(f"the cat sat on mat number {i}" for i in range(60)) + "\n")
+    recipe = tmp_path / "lm.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "extends": str(REPO / "recipes" / "lm" / "lstm_small_ptb.yaml"), "output_dir": str(tmp_path / "lm"),
+        "data": {"train_file": str(text), "validation_file": str(text), "test_file": str(text)},
+        "training": {"group_by_length": True}, "tracking": {"report_to": []},
+    }))
+    proc = run_harness("train", str(recipe))
+    assert proc.returncode != 0
+    assert "training.group_by_length" in proc.stderr and "Traceback" not in proc.stderr

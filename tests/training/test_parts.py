@@ -93,6 +93,46 @@ def test_epoch_sampler_depends_only_on_seed_and_epoch():
     assert list(t) == second
 
 
+def test_length_grouped_sampler_pads_less_and_still_shuffles():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 120, (1000,), generator=g).tolist()
+    batch, group = 8, 80
+    plain = list(EpochSampler(1000, seed=5))
+    s = EpochSampler(1000, seed=5, lengths=lengths, group_size=group)
+    grouped = list(s)
+    assert sorted(grouped) == list(range(1000))
+    # each mega-batch is the plain shuffle's slice, longest first
+    for start in range(0, 1000, group):
+        chunk = grouped[start:start + group]
+        assert sorted(chunk) == sorted(plain[start:start + group])
+        assert [lengths[i] for i in chunk] == sorted((lengths[i] for i in chunk), reverse=True)
+
+    def padded(order):  # tokens a batch of `batch` rows pads to
+        return sum(batch * max(lengths[i] for i in order[k:k + batch]) for k in range(0, 1000, batch))
+
+    assert padded(grouped) < 0.7 * padded(plain)
+    s.set_epoch(1)
+    again = EpochSampler(1000, seed=5, lengths=lengths, group_size=group)
+    again.set_epoch(1)
+    assert list(s) == list(again) != grouped  # a function of (seed, epoch) only
+    with pytest.raises(ValueError, match="3 lengths for 4 items"):
+        EpochSampler(4, seed=0, lengths=[1, 2, 3], group_size=2)
+
+
+def test_mixed_precision_auto_resolves_to_what_the_hardware_has(monkeypatch):
+    from harness.run import resolve_mixed_precision
+
+    assert resolve_mixed_precision("fp16") == "fp16" and resolve_mixed_precision("no") == "no"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for avx512_bf16, amx, want in ((True, False, "bf16"), (False, True, "bf16"), (False, False, "no")):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        assert resolve_mixed_precision("auto") == want
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_mixed_precision("auto") == "no"
+
+
 def test_step_schedule_halves_each_epoch_after_the_first_four():
     cfg = TrainingConfig(lr=1.0, scheduler="step", decay_rate=0.5, decay_after_epochs=4)
     opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
