@@ -4,7 +4,7 @@ GLUE issue (LoRA within 1.0 point of full fine-tuning with <= 0.5 % trainable; S
 MRPC F1 >= 88, STS-B Pearson >= 86) checked row by row.
 
     HARNESS_DATA_DIR=../shared/data python scripts/bench_glue.py --tasks sst2 mrpc stsb rte cola --seeds 42 43 44 \
-        --epochs sst2=1 mrpc=10 stsb=10 rte=10 cola=10 training.mixed_precision=bf16
+        --epochs sst2=1 mrpc=5 stsb=5 rte=5 cola=5 -- evaluation.load_best_at_end=false
     python scripts/bench_glue.py --collect-only          # tabulate runs/glue_bench/<method>/<task>_seed<S>
 
 Each run is ``harness train RECIPE data.task=T seed=S output_dir=RUNS/<method>/<T>_seed<S>`` with
@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", help="recipe overrides for every run")
     args = p.parse_args(argv)
     epochs = dict(item.split("=", 1) for item in args.epochs)
+    for task, n in epochs.items():  # "--epochs mrpc=10 training.lr=1e-3" would take the override as a task
+        if task not in MAIN or not n.isdigit():
+            p.error(f"--epochs {task}={n}: want TASK=N with TASK one of {', '.join(sorted(MAIN))}; "
+                    "put recipe overrides after `--`")
     if not args.collect_only:
         for task in args.tasks:
             extra = [f"training.num_epochs={epochs[task]}"] if task in epochs else []

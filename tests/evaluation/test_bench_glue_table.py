@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import load_script
 
 
@@ -21,3 +22,11 @@ def test_table_from_finished_runs(tmp_path):
     assert "| 91.0 ± 1.4 | 90.5 ± 0.0 | -0.5 | 0.33 % | ≥ 90 ✓ | 88.8 / 86.1 | 2.0 min / 2.0 min |" in row
     assert "| mrpc | f1 | missing | missing |" in text
     assert bench.main(["--collect-only", "--runs-dir", str(tmp_path), "--tasks", "sst2"]) == 0
+
+
+def test_an_override_caught_by_epochs_is_an_error(tmp_path, capsys):
+    bench = load_script("bench_glue")
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--runs-dir", str(tmp_path), "--epochs", "mrpc=5", "training.lr=1e-3"])
+    assert exit_info.value.code == 2
+    assert "--epochs training.lr=1e-3" in capsys.readouterr().err
