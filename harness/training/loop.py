@@ -66,10 +66,9 @@ class EpochSampler(Sampler[int]):
         order = torch.randperm(self.num_items, generator=g).tolist()
         if self.lengths is None or self.group_size <= 1:
             return iter(order)
-        size, lengths = self.group_size, self.lengths
         grouped = []
-        for start in range(0, self.num_items, size):
-            grouped.extend(sorted(order[start:start + size], key=lambda i: -lengths[i]))  # stable: ties keep the shuffle
+        for start in range(0, self.num_items, self.group_size):  # a stable sort: ties keep the shuffle
+            grouped += sorted(order[start:start + self.group_size], key=self.lengths.__getitem__, reverse=True)
         return iter(grouped)
 
     def __len__(self) -> int:
