@@ -52,6 +52,7 @@ class TokenClassificationTask(Task):
         self.label2id = {name: i for i, name in enumerate(info.label_names)}
         self.id2label = dict(enumerate(info.label_names))
         self._char_ids = None  # set by configure_for when the model reads characters
+        self._case_types = False  # set by configure_for when the model reads casing classes as token types
         self._rows: dict[str, list[tuple[int, int, list[int | None]]]] = {}
 
     # ------------------------------------------------------------------ model-facing hooks
@@ -70,6 +71,7 @@ class TokenClassificationTask(Task):
             self.id2label = {i: name for name, i in self.label2id.items()}
         base = model.get_base_model() if hasattr(model, "get_base_model") else model
         self._char_ids = getattr(base, "char_ids_for", None) if getattr(config, "char_encoder", "none") != "none" else None
+        self._case_types = bool(getattr(config, "harness_case_features", False))
 
     def texts(self, split: str | None = None):
         for words in self.splits[split or self.train_split]["tokens"]:
@@ -95,6 +97,8 @@ class TokenClassificationTask(Task):
                 columns["labels"] = []
             if self._char_ids is not None:
                 columns["char_ids"] = []
+            if self._case_types:
+                columns["token_type_ids"] = []
             rows = []
             for i, words in enumerate(sentences):
                 word_ids = enc.word_ids(i)
@@ -113,6 +117,9 @@ class TokenClassificationTask(Task):
                     if self._char_ids is not None:
                         chars = self._char_ids(words[start:end])
                         columns["char_ids"].append([chars[w] if w is not None else [1] for w in wids])
+                    if self._case_types:
+                        cases = [case_class(word) for word in words[start:end]]
+                        columns["token_type_ids"].append([cases[w] if w is not None else 0 for w in wids])
                     rows.append((i, start, list(wids)))
             self._rows[split] = rows
             out[split] = Dataset.from_dict(columns)
@@ -204,6 +211,18 @@ class TokenClassificationTask(Task):
             lines.append("")
         atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
         return path
+
+
+def case_class(word: str) -> int:
+    """The casing class of a word: 0 no capital letter (or no letter), 1 Title (a capital then none:
+    "Paris", "I"), 2 UPPER (two or more letters, all capitals: "EU", "U.S."), 3 mIxed ("McDonald", "iPod")."""
+    letters = [c for c in word if c.isalpha()]
+    upper = [c.isupper() for c in letters]
+    if not any(upper):
+        return 0
+    if upper[0] and not any(upper[1:]):
+        return 1
+    return 2 if all(upper) else 3
 
 
 def _first_subtokens(word_ids: list[int | None]) -> list[bool]:

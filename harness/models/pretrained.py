@@ -72,18 +72,57 @@ def sequence_classifier(
                                  trust_remote_code, task.info.problem_type)
 
 
+CASE_CLASSES = 4  # see harness.data.ner.case_class
+
+
 def token_classifier(
     task: Task,
     checkpoint: str,
     classifier_dropout: float | None = None,
+    case_features: bool = False,
     trust_remote_code: bool = False,
 ):
     """``AutoModelForTokenClassification`` on a pretrained checkpoint (a BERT-family tagger), sized for the
-    task's tag set. The task aligns word labels to the first sub-token of each word."""
+    task's tag set. The task aligns word labels to the first sub-token of each word.
+
+    ``case_features``: an uncased checkpoint (all-MiniLM-L6-v2 lowercases everything) cannot see
+    capitalisation, the strongest cue for names. With this switch every sub-token also gets its word's
+    casing class (:func:`harness.data.ner.case_class`: no capitals, Title, UPPER, mIxed) through the
+    model's token-type embeddings, grown to 4 rows whose new rows start as copies of row 0, so training
+    starts from exactly the checkpoint's function. The model stays a plain ``AutoModelForTokenClassification``
+    (``type_vocab_size`` 4, ``harness_case_features: true`` in its config, which tells the task to send the
+    casing classes as ``token_type_ids``); a reader that sends none gets the all-lowercase reading.
+    (Nothing in ``transformers`` does this; it is the casing feature of Collobert et al. 2011 carried by
+    BERT's segment embeddings.)
+    """
     from transformers import AutoModelForTokenClassification
 
-    return _pretrained_with_head(AutoModelForTokenClassification, task, checkpoint, classifier_dropout,
-                                 trust_remote_code, None)
+    model, tokenizer = _pretrained_with_head(AutoModelForTokenClassification, task, checkpoint, classifier_dropout,
+                                             trust_remote_code, None)
+    if case_features:
+        _grow_token_types(model, CASE_CLASSES)
+        model.config.harness_case_features = True
+    return model, tokenizer
+
+
+def _grow_token_types(model, rows: int) -> None:
+    import torch
+
+    found = [(name, m) for name, m in model.named_modules() if name.endswith("token_type_embeddings")]
+    if not found:
+        raise HarnessError(f"model.case_features: {type(model).__name__} has no token-type embeddings to carry "
+                           "the casing classes (a BERT-family checkpoint has them)")
+    name, old = found[0]
+    if old.num_embeddings < rows:
+        new = torch.nn.Embedding(rows, old.embedding_dim, dtype=old.weight.dtype, device=old.weight.device)
+        with torch.no_grad():
+            new.weight[: old.num_embeddings] = old.weight
+            new.weight[old.num_embeddings:] = old.weight[0]
+        parent = model.get_submodule(name.rsplit(".", 1)[0])
+        setattr(parent, name.rsplit(".", 1)[1], new)
+        model.config.type_vocab_size = rows
+    # PEFT must train (and save) them like the new head
+    model.harness_new_modules = sorted(set(model.harness_new_modules) | {name})
 
 
 def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type):

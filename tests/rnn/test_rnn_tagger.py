@@ -124,11 +124,59 @@ def test_word_dropout_only_in_training():
     assert not torch.equal(a, c)
 
 
+def test_singleton_unk_replaces_only_singletons_and_only_in_training(tmp_path):
+    model = make("softmax", "none", word_dropout=0.0, singleton_unk=0.9, unk_token_id=1)
+    model.set_singleton_words([7, 9])
+    seen = []
+    model.rnn.embeddings.register_forward_hook(lambda mod, args, out: seen.append(args[0].clone()))
+    ids = torch.tensor([[7, 9, 8, 10] * 50])
+    with torch.no_grad():
+        model(input_ids=ids)
+        assert torch.equal(seen[-1], ids)  # evaluation: nothing replaced
+        model.train()
+        torch.manual_seed(0)
+        model(input_ids=ids)
+    got = seen[-1]
+    singleton = (ids == 7) | (ids == 9)
+    assert torch.equal(got[~singleton], ids[~singleton])  # other words untouched (word_dropout 0)
+    share = (got[singleton] == 1).float().mean().item()
+    assert 0.8 < share < 0.98, share
+    # the set travels with the weights
+    model.eval().save_pretrained(tmp_path)
+    loaded = AutoModelForTokenClassification.from_pretrained(tmp_path)
+    assert loaded.singleton_words.nonzero().flatten().tolist() == [7, 9]
+    with pytest.raises(ValueError, match="lie in"):
+        model.set_singleton_words([30])
+    with pytest.raises(ValueError, match="singleton_unk > 0"):
+        make("softmax", "none").set_singleton_words([7])
+
+
+def test_builder_marks_the_training_words_seen_once():
+    from harness.models.rnn.builders import sequence_tagger
+
+    class Info:
+        num_labels, problem_type, extra = 2, None, {"scheme": "IOB2"}
+        id2label = {0: "O", 1: "B-PER"}
+
+    class Task:
+        info = Info()
+
+        def texts(self, split=None):
+            return iter(["Paris is big", "paris 1990", "Rome 1991 is"])
+
+    model, tok = sequence_tagger(Task(), singleton_unk=0.5, lowercase=True, digits_to_zero=True, char_encoder="none")
+    marked = {tok.convert_ids_to_tokens(i) for i in model.singleton_words.nonzero().flatten().tolist()}
+    assert marked == {"big", "rome"}  # "paris", "is" and "0000" occur twice once normalised
+    assert model.config.singleton_unk == 0.5
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="char_vocab"):
         RNNTaggerConfig(char_encoder="lstm", char_vocab=None)
     with pytest.raises(ValueError, match="head"):
         RNNTaggerConfig(char_encoder="none", head="mlp")
+    with pytest.raises(ValueError, match="singleton_unk"):
+        RNNTaggerConfig(char_encoder="none", singleton_unk=1.0)
     with pytest.raises(ValueError):  # a tag the scheme does not know
         RNNTaggerConfig(char_encoder="none", num_labels=2, id2label={0: "O", 1: "X-PER"}, label2id={"O": 0, "X-PER": 1})
 

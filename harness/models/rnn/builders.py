@@ -16,6 +16,7 @@ Recipe use (dotted path, or a short name once registered in ``harness.config.com
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from harness.data.base import Task
@@ -191,6 +192,7 @@ def sequence_tagger(
     constrained: bool = True,
     word_vectors: str | None = None,
     word_dropout: float = 0.0,
+    singleton_unk: float = 0.0,
     residual: bool = False,
     layer_norm: bool = False,
     init_range: float = 0.1,
@@ -212,6 +214,10 @@ def sequence_tagger(
     each vocabulary word takes the vector of itself, else of its lowercased form, else of that with digits
     mapped to 0 (Lample et al.'s lookup). The vocabulary is the training words (``min_frequency``,
     ``vocab_size``); the tokenizer is word-level with no special tokens, one id per word.
+
+    ``singleton_unk``: the probability that a training word seen only once (after ``lowercase`` and
+    ``digits_to_zero``) is replaced by ``[UNK]`` in training (Lample et al.: 0.5); other words use
+    ``word_dropout``.
     """
     tokenizer = build_word_tokenizer(
         task.texts(), vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase,
@@ -252,13 +258,26 @@ def sequence_tagger(
         head=head,
         tag_scheme=scheme,
         word_dropout=word_dropout,
+        singleton_unk=singleton_unk,
         **labels,
     )
     model = RNNTaggerForTokenClassification(config)
+    if singleton_unk > 0:
+        model.set_singleton_words(singleton_ids(tokenizer, task.texts()))
     if word_vectors:
         found = load_word_vectors(model.get_input_embeddings(), tokenizer.get_vocab(), word_vectors)
         print(f"word vectors: {found:,} of {len(tokenizer):,} vocabulary words found in {word_vectors}")
     return model, tokenizer
+
+
+def singleton_ids(tokenizer, texts) -> list[int]:
+    """The ids of the vocabulary words that occur exactly once in ``texts`` (as the tokenizer normalises
+    them); special tokens and unknown words never count."""
+    counts = Counter()
+    for encoding in tokenizer.backend_tokenizer.encode_batch(list(texts), add_special_tokens=False):
+        counts.update(encoding.ids)
+    specials = set(tokenizer.all_special_ids)
+    return sorted(i for i, n in counts.items() if n == 1 and i not in specials)
 
 
 def load_word_vectors(embedding, vocab: dict[str, int], path: str) -> int:

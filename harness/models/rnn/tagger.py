@@ -54,7 +54,12 @@ class RNNTaggerConfig(RNNConfig):
             allow (CRF head only, in training and decoding), or None for an unconstrained CRF.
         word_dropout: in training, each word id is replaced by the unknown word with this probability,
             so the ``[UNK]`` embedding is learned (rare and unseen words at test time map to it).
-        unk_token_id: the word id ``word_dropout`` substitutes.
+        singleton_unk: in training, each occurrence of a word seen only once in the training data is
+            replaced by the unknown word with this probability instead of ``word_dropout`` (Lample et al.
+            2016: 0.5), so ``[UNK]`` learns from the words most like unseen ones. The singleton words are
+            the model's ``singleton_words`` buffer (saved with the weights), set by the recipe builder
+            through :meth:`RNNTaggerForTokenClassification.set_singleton_words`.
+        unk_token_id: the word id ``word_dropout`` and ``singleton_unk`` substitute.
     """
 
     model_type = "harness_rnn_tagger"
@@ -68,6 +73,7 @@ class RNNTaggerConfig(RNNConfig):
     head: str = "crf"
     tag_scheme: str | None = "IOB2"
     word_dropout: float = 0.0
+    singleton_unk: float = 0.0
     unk_token_id: int | None = 1
 
     def _check(self) -> None:
@@ -82,8 +88,10 @@ class RNNTaggerConfig(RNNConfig):
                 raise ValueError(f"RNNTaggerConfig.{name} must be a positive integer, got {value!r}")
         if self.char_encoder != "none" and not self.char_vocab:
             raise ValueError("RNNTaggerConfig.char_vocab must list the characters when char_encoder is not 'none'")
-        if not isinstance(self.word_dropout, (int, float)) or not 0.0 <= self.word_dropout < 1.0:
-            raise ValueError(f"RNNTaggerConfig.word_dropout must be a probability in [0, 1), got {self.word_dropout!r}")
+        for name in ("word_dropout", "singleton_unk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"RNNTaggerConfig.{name} must be a probability in [0, 1), got {value!r}")
         if self.tag_scheme is not None and self.head == "crf" and self.id2label:
             # fails early (and names the tag) when the labels do not fit the scheme
             allowed_transitions([self.id2label[i] for i in range(len(self.id2label))], self.tag_scheme)
@@ -153,8 +161,21 @@ class RNNTaggerForTokenClassification(RNNPreTrainedModel):
             labels = [config.id2label[i] for i in range(config.num_labels)]
             constraints = allowed_transitions(labels, config.tag_scheme) if config.tag_scheme else None
             self.crf = CRF(config.num_labels, batch_first=True, constraints=constraints)
+        if config.singleton_unk > 0:
+            # which word ids were seen once in training (set by the builder; saved with the weights)
+            self.register_buffer("singleton_words", torch.zeros(config.vocab_size, dtype=torch.bool))
         self._char_index = {c: i + 2 for i, c in enumerate(config.char_vocab or [])}
         self.post_init()
+
+    def set_singleton_words(self, word_ids) -> None:
+        """Mark the word ids that ``config.singleton_unk`` replaces in training (the training words seen once)."""
+        if self.config.singleton_unk <= 0:
+            raise ValueError("set_singleton_words needs config.singleton_unk > 0")
+        ids = torch.as_tensor(list(word_ids), dtype=torch.long)
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size):
+            raise ValueError(f"singleton word ids must lie in [0, {self.config.vocab_size})")
+        self.singleton_words.zero_()
+        self.singleton_words[ids.to(self.singleton_words.device)] = True
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.rnn.embeddings
@@ -167,9 +188,13 @@ class RNNTaggerForTokenClassification(RNNPreTrainedModel):
         return char_ids(words, self._char_index, self.config.max_word_length)
 
     def emissions(self, input_ids, attention_mask=None, char_ids=None, output_hidden_states=None):
-        if self.training and self.config.word_dropout > 0 and self.config.unk_token_id is not None:
-            drop = torch.rand(input_ids.shape, device=input_ids.device) < self.config.word_dropout
-            input_ids = input_ids.masked_fill(drop, self.config.unk_token_id)
+        cfg = self.config
+        if self.training and (cfg.word_dropout > 0 or cfg.singleton_unk > 0) and cfg.unk_token_id is not None:
+            p = torch.full(input_ids.shape, float(cfg.word_dropout), device=input_ids.device)
+            if cfg.singleton_unk > 0:
+                p = p.masked_fill(self.singleton_words[input_ids], float(cfg.singleton_unk))
+            drop = torch.rand(input_ids.shape, device=input_ids.device) < p
+            input_ids = input_ids.masked_fill(drop, cfg.unk_token_id)
         x = self.rnn.embeddings(input_ids)
         if self.char_encoder is not None:
             if char_ids is None:
