@@ -161,20 +161,67 @@ class TokenClassificationTask(Task):
 
     # ------------------------------------------------------------------ predictions and scores
 
+    @property
+    def wants_scores(self) -> bool:
+        """True when predictions should come as per-position log-probabilities (``decoding: constrained``)
+        for :meth:`word_predictions` to decode, rather than as tag ids."""
+        return self.info.extra.get("decoding", "argmax") == "constrained"
+
     def word_predictions(self, split: str, position_tags: list[np.ndarray]) -> list[list[str]]:
-        """Per-position tag ids of every tokenized row (real positions only, in order) → one list of
+        """Per-position predictions of every tokenized row (real positions only, in order) → one list of
         string tags per sentence, read at each word's first sub-token. A word with no sub-token at all
-        (a tokenizer can drop a control character) is tagged ``O``."""
+        (a tokenizer can drop a control character) is tagged ``O``.
+
+        A row is either tag ids ``(positions,)`` or log-probabilities ``(positions, tags)``; the latter are
+        decoded over the row's words by :meth:`constrained_decode`."""
         rows = self._rows[split]
         if len(rows) != len(position_tags):
             raise RuntimeError(f"{split}: {len(position_tags)} predicted rows for {len(rows)} tokenized rows")
-        out = [["O"] * len(words) for words in self.splits[split]["tokens"]]
-        for (sentence, start, wids), tags in zip(rows, position_tags):
+        firsts = [np.array(_first_subtokens(wids), dtype=bool) for _, _, wids in rows]
+        for (_, _, wids), tags in zip(rows, position_tags):
             if len(tags) != len(wids):
                 raise RuntimeError(f"{split}: a row of {len(wids)} positions got {len(tags)} predictions")
-            for w, first, tag in zip(wids, _first_subtokens(wids), tags):
-                if first:
-                    out[sentence][start + w] = self.id2label[int(tag)]
+        decoded = None
+        if position_tags and np.ndim(position_tags[0]) == 2:
+            decoded = self.constrained_decode([np.asarray(sc)[first] for sc, first in zip(position_tags, firsts)])
+        out = [["O"] * len(words) for words in self.splits[split]["tokens"]]
+        for k, ((sentence, start, wids), first) in enumerate(zip(rows, firsts)):
+            words = np.asarray([w if w is not None else -1 for w in wids])[first]
+            tags = decoded[k] if decoded is not None else np.asarray(position_tags[k])[first]
+            for w, tag in zip(words, tags):
+                out[sentence][start + int(w)] = self.id2label[int(tag)]
+        return out
+
+    def constrained_decode(self, word_scores: list[np.ndarray], chunk: int = 256) -> list[np.ndarray]:
+        """The best tag sequence of each row under the scheme's transition rules: Viterbi over per-word
+        log-probabilities ``(words, tags)`` with every allowed transition scored 0 and every forbidden one
+        (IOB2: ``O → I-X``, ``B-X → I-Y``, a start on ``I-X`` ...) excluded — the argmax over the *valid*
+        sequences, for a tagger without a CRF. (Not in ``transformers`` or ``seqeval``; the Viterbi is
+        :class:`harness.modules.crf.CRF`'s with zero transition scores.)"""
+        import torch
+
+        from harness.modules.crf import CRF
+
+        labels = [self.id2label[i] for i in range(len(self.id2label))]
+        crf = CRF.from_scheme(labels, self.info.extra["scheme"])
+        for p in crf.parameters():
+            torch.nn.init.zeros_(p)
+        out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(word_scores)
+        order = [i for i in sorted(range(len(word_scores)), key=lambda i: len(word_scores[i])) if len(word_scores[i])]
+        for a in range(0, len(order), chunk):
+            idx = order[a : a + chunk]
+            longest = max(len(word_scores[i]) for i in idx)
+            emissions = torch.zeros(len(idx), longest, len(labels))
+            mask = torch.zeros(len(idx), longest, dtype=torch.bool)
+            for b, i in enumerate(idx):
+                n = len(word_scores[i])
+                # floor the log-probabilities well above the CRF's forbidden score
+                emissions[b, :n] = torch.as_tensor(word_scores[i], dtype=torch.float32).clamp(min=-1e3)
+                mask[b, :n] = True
+            with torch.no_grad():
+                paths = crf.decode(emissions, mask)
+            for b, i in enumerate(idx):
+                out[i] = np.asarray(paths[b], dtype=np.int64)
         return out
 
     def compute_metrics(self, predictions, references, split: str) -> dict[str, float]:
@@ -277,6 +324,7 @@ def conll_ner(
     input_scheme: Scheme | None = None,
     repair: bool = False,
     strict: bool = True,
+    decoding: Literal["argmax", "constrained"] = "argmax",
     labels: list[str] | None = None,
     eval_splits: list[str] | None = None,
     name: str | None = None,
@@ -287,9 +335,14 @@ def conll_ner(
     converted to it); ``strict``: seqeval's strict mode for that scheme (entities must be well formed),
     else conlleval's lenient reading; ``repair``: turn an invalid gold sequence into a valid one
     (documented in :func:`harness.data.conll.repair`) instead of failing with ``file:line``;
-    ``labels``: the allowed tags (anything else in a file is an error naming ``file:line``).
+    ``labels``: the allowed tags (anything else in a file is an error naming ``file:line``);
+    ``decoding``: how the tags of a model without its own decoder (a softmax head, a BERT-family tagger)
+    are read — ``argmax`` per word, or ``constrained``: the best sequence the scheme allows
+    (:meth:`TokenClassificationTask.constrained_decode`). A CRF tagger decodes itself either way.
     """
     scheme = _check_scheme(scheme)
+    if decoding not in ("argmax", "constrained"):
+        raise DataError(f"data.decoding: expected 'argmax' or 'constrained', got {decoding!r}")
     files = {"train": train_file, "validation": validation_file, "test": test_file}
     if dataset is not None and any(files.values()):
         raise DataError("data: give either dataset or train_file/validation_file/test_file, not both")
@@ -321,7 +374,7 @@ def conll_ner(
         metric="seqeval",
         main_metric="overall_f1",
         extra={"scheme": scheme, "input_scheme": _check_scheme(input_scheme or scheme), "strict": bool(strict),
-               "seqeval_scheme": scheme},
+               "seqeval_scheme": scheme, "decoding": decoding},
     )
     return TokenClassificationTask(info, DatasetDict(splits), eval_splits=eval_splits)
 

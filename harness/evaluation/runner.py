@@ -44,12 +44,13 @@ def _gather_loss(outputs, labels, accelerator, losses: list, counts: list) -> No
 
 
 @torch.no_grad()
-def predict_tags(model, dataloader, accelerator) -> tuple[list[np.ndarray], float | None]:
+def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[list[np.ndarray], float | None]:
     """Predicted tag ids at the real (unpadded) positions of every row, in order, and the mean loss.
 
     A model with a ``decode_tags(logits, attention_mask)`` method (a CRF tagger: Viterbi) decodes its own
-    logits; any other token classifier is read by argmax. Rows of different lengths are padded with -100
-    across processes before the gather, and the padding is dropped again here.
+    logits; any other token classifier is read by argmax, or, with ``scores``, returned as per-position
+    log-probabilities ``(positions, tags)`` for the task to decode. Rows of different lengths are padded
+    (-100, or NaN for scores) across processes before the gather, and the padding is dropped again here.
     """
     was_training = model.training
     model.eval()
@@ -61,6 +62,16 @@ def predict_tags(model, dataloader, accelerator) -> tuple[list[np.ndarray], floa
         mask = batch.get("attention_mask")
         if decode is not None:
             tags = decode(outputs.logits, mask)
+        elif scores:
+            logp = outputs.logits.float().log_softmax(-1)
+            if mask is not None:
+                logp = logp.masked_fill((mask == 0).unsqueeze(-1), float("nan"))
+            logp = accelerator.gather_for_metrics(
+                accelerator.pad_across_processes(logp.contiguous(), dim=1, pad_index=float("nan"))
+            )
+            _gather_loss(outputs, batch.get("labels"), accelerator, losses, counts)
+            rows.extend(row[~np.isnan(row[:, 0])] for row in logp.cpu().numpy())
+            continue
         else:
             tags = outputs.logits.argmax(-1)
             if mask is not None:
@@ -108,7 +119,7 @@ def evaluate_split(model, dataloader, task: Task, accelerator, split: str) -> tu
     if task.info.problem_type == "language_modeling":
         return perplexity(model, dataloader, accelerator, task.stateful), np.zeros((0,))
     if task.info.problem_type == "token_classification":  # word-level tags, scored against the words' gold tags
-        rows, loss = predict_tags(model, dataloader, accelerator)
+        rows, loss = predict_tags(model, dataloader, accelerator, scores=getattr(task, "wants_scores", False))
         words = task.word_predictions(split, rows)
         metrics = task.compute_metrics(words, None, split) if task.has_gold(split) else {}
         if metrics and loss is not None:

