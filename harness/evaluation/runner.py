@@ -48,13 +48,17 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
     """Predicted tag ids at the real (unpadded) positions of every row, in order, and the mean loss.
 
     A model with a ``decode_tags(logits, attention_mask)`` method (a CRF tagger: Viterbi) decodes its own
-    logits; any other token classifier is read by argmax, or, with ``scores``, returned as per-position
+    logits (unless, with ``scores``, its ``structured_decoding`` is False: a softmax head); any other token
+    classifier is read by argmax, or, with ``scores``, returned as per-position
     log-probabilities ``(positions, tags)`` for the task to decode. Rows of different lengths are padded
     (-100, or NaN for scores) across processes before the gather, and the padding is dropped again here.
     """
     was_training = model.training
     model.eval()
-    decode = getattr(accelerator.unwrap_model(model), "decode_tags", None)
+    unwrapped = accelerator.unwrap_model(model)
+    decode = getattr(unwrapped, "decode_tags", None)
+    if scores and not getattr(unwrapped, "structured_decoding", True):
+        decode = None  # its own decoder is a per-word argmax: the task decodes the scores instead
     rows: list[np.ndarray] = []
     losses, counts = [], []
     for batch in dataloader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification
@@ -168,6 +169,27 @@ def test_builder_marks_the_training_words_seen_once():
     marked = {tok.convert_ids_to_tokens(i) for i in model.singleton_words.nonzero().flatten().tolist()}
     assert marked == {"big", "rome"}  # "paris", "is" and "0000" occur twice once normalised
     assert model.config.singleton_unk == 0.5
+
+
+@pytest.mark.parametrize("head", ["crf", "softmax"])
+def test_predict_tags_returns_scores_only_for_a_tagger_without_sequence_decoding(head):
+    from accelerate import Accelerator
+
+    from harness.evaluation.runner import predict_tags
+
+    model = make(head)
+    inputs = batch()
+    accelerator = Accelerator(cpu=True)
+    tags, _ = predict_tags(model, [inputs], accelerator)
+    rows, _ = predict_tags(model, [inputs], accelerator, scores=True)
+    lengths = inputs["attention_mask"].sum(1).tolist()
+    assert [len(r) for r in tags] == [len(r) for r in rows] == lengths
+    if head == "crf":  # Viterbi either way
+        assert all(np.array_equal(a, b) for a, b in zip(tags, rows))
+    else:  # log-probabilities for the task's constrained decoder; their argmax is the plain reading
+        assert all(r.shape == (n, len(LABELS)) for r, n in zip(rows, lengths))
+        assert all(np.allclose(np.exp(r).sum(-1), 1, atol=1e-5) for r in rows)
+        assert all(np.array_equal(r.argmax(-1), t) for r, t in zip(rows, tags))
 
 
 def test_config_checks():

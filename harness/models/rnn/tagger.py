@@ -244,6 +244,13 @@ class RNNTaggerForTokenClassification(RNNPreTrainedModel):
         mask = _chunk_mask(attention_mask, *logits.shape[:2], False)
         return torch.ones(logits.shape[:2], dtype=torch.bool, device=logits.device) if mask is None else mask
 
+    @property
+    def structured_decoding(self) -> bool:
+        """True when :meth:`decode_tags` decodes whole sequences (the CRF head's Viterbi); the softmax
+        head's per-word argmax is not, so an evaluation that asks for constrained decoding
+        (``data.decoding: constrained``) reads its scores instead."""
+        return self.crf is not None
+
     @torch.no_grad()
     def decode_tags(self, logits: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.LongTensor:
         """Tag ids ``(batch, words)``, -100 under padding: Viterbi (CRF head) or argmax (softmax head)."""
