@@ -88,8 +88,9 @@ def token_classifier(
     ``case_features``: an uncased checkpoint (all-MiniLM-L6-v2 lowercases everything) cannot see
     capitalisation, the strongest cue for names. With this switch every sub-token also gets its word's
     casing class (:func:`harness.data.ner.case_class`: no capitals, Title, UPPER, mIxed) through the
-    model's token-type embeddings, grown to 4 rows whose new rows start as copies of row 0, so training
-    starts from exactly the checkpoint's function. The model stays a plain ``AutoModelForTokenClassification``
+    model's token-type embeddings, grown to 4 rows: rows 0 and 1 keep the checkpoint's two segment
+    embeddings (no capitals reads as segment A, Title as segment B), rows 2 and 3 start as copies of row 0,
+    so nothing the model starts from is untrained. The model stays a plain ``AutoModelForTokenClassification``
     (``type_vocab_size`` 4, ``harness_case_features: true`` in its config, which tells the task to send the
     casing classes as ``token_type_ids``); a reader that sends none gets the all-lowercase reading.
     (Nothing in ``transformers`` does this; it is the casing feature of Collobert et al. 2011 carried by
@@ -122,7 +123,21 @@ def _grow_token_types(model, rows: int) -> None:
         setattr(parent, name.rsplit(".", 1)[1], new)
         model.config.type_vocab_size = rows
     # PEFT must train (and save) them like the new head
-    model.harness_new_modules = sorted(set(model.harness_new_modules) | {name})
+    model.harness_new_modules = sorted(set(getattr(model, "harness_new_modules", [])) | {name})
+
+
+def _saved_token_type_rows(weights: Path) -> int | None:
+    """Rows of the token-type embeddings an adapter file carries beyond BERT's 2 (``case_features``), else None."""
+    if not weights.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        for key in f.keys():
+            if key.endswith("token_type_embeddings.weight"):
+                rows = f.get_slice(key).get_shape()[0]
+                return rows if rows > 2 else None
+    return None
 
 
 def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type):
@@ -173,6 +188,10 @@ def load_saved(path: str | Path, task: Task):
         if info.label_names:
             kwargs.update(id2label=info.id2label, label2id={v: k for k, v in info.id2label.items()})
         base = auto.from_pretrained(resolve_checkpoint(base_name), **kwargs)
+        rows = _saved_token_type_rows(path / "adapter_model.safetensors")
+        if rows:  # trained with case_features: the adapter holds the grown token-type embeddings
+            _grow_token_types(base, rows)
+            base.config.harness_case_features = True
         return PeftModel.from_pretrained(base, path), tokenizer
     if not (path / "config.json").is_file():
         raise HarnessError(f"model.path: {path} holds neither a model (config.json) nor an adapter (adapter_config.json)")

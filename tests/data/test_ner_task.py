@@ -144,7 +144,8 @@ def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path,
     model, tokenizer = token_classifier(task, "sentence-transformers/all-MiniLM-L6-v2", case_features=True)
     types = model.bert.embeddings.token_type_embeddings
     assert types.num_embeddings == model.config.type_vocab_size == 4
-    assert all(torch.equal(types.weight[i], plain.bert.embeddings.token_type_embeddings.weight[0]) for i in (2, 3))
+    before = plain.bert.embeddings.token_type_embeddings.weight
+    assert torch.equal(types.weight[:2], before) and all(torch.equal(types.weight[i], before[0]) for i in (2, 3))
     assert "bert.embeddings.token_type_embeddings" in model.harness_new_modules  # PEFT trains and saves it
     task.configure_for(model)
     row = task.tokenize(tokenizer)["validation"][0]
@@ -153,18 +154,42 @@ def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path,
     assert row["token_type_ids"] == [case_class(words[w]) if w is not None else 0 for w in enc.word_ids()]
     assert any(row["token_type_ids"])  # the generated names are capitalised
     ids = torch.tensor([row["input_ids"]])
-    with torch.no_grad():  # with every word lowercase the grown model is the checkpoint
-        assert torch.allclose(model.eval()(input_ids=ids).logits, plain.eval()(input_ids=ids).logits, atol=1e-6)
+    types_in = torch.tensor([row["token_type_ids"]])
+    with torch.no_grad():  # untrained, the grown model is the checkpoint: classes 2, 3 read like class 0
+        assert torch.allclose(model.eval()(input_ids=ids, token_type_ids=types_in.clamp(max=1)).logits,
+                              plain.eval()(input_ids=ids, token_type_ids=types_in.clamp(max=1)).logits, atol=1e-6)
+        assert torch.allclose(model(input_ids=ids, token_type_ids=types_in.masked_fill(types_in == 1, 0)).logits,
+                              plain(input_ids=ids).logits, atol=1e-6)
     model.save_pretrained(tmp_path)
     loaded = AutoModelForTokenClassification.from_pretrained(tmp_path)
     assert loaded.config.harness_case_features is True and loaded.config.type_vocab_size == 4
-    types_in = torch.tensor([row["token_type_ids"]])
     with torch.no_grad():
         assert torch.equal(loaded.eval()(input_ids=ids, token_type_ids=types_in).logits,
                            model(input_ids=ids, token_type_ids=types_in).logits)
     fresh = conll_ner(str(files["train"]), str(files["valid"]))
     fresh.configure_for(plain)
     assert "token_type_ids" not in fresh.tokenize(tokenizer)["validation"].column_names
+
+
+def test_case_features_with_lora_reload_from_the_adapter(tmp_path, task):
+    from harness.models.pretrained import load_saved, token_classifier
+    from harness.training.peft_glue import apply_peft
+
+    torch.manual_seed(0)
+    model, tokenizer = token_classifier(task, "sentence-transformers/all-MiniLM-L6-v2", case_features=True)
+    model = apply_peft(model, {"method": "lora", "r": 4, "target_modules": ["query", "value"]},
+                       task.auto_model_class)
+    with torch.no_grad():  # as if trained: the casing rows now differ from row 0
+        model.base_model.model.bert.embeddings.token_type_embeddings.weight[1:] += 0.5
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, _ = load_saved(tmp_path, task)
+    task.configure_for(loaded)  # the reloaded adapter still asks for the casing classes
+    row = task.tokenize(tokenizer)["validation"][0]
+    ids, types = torch.tensor([row["input_ids"]]), torch.tensor([row["token_type_ids"]])
+    with torch.no_grad():
+        assert torch.equal(loaded.eval()(input_ids=ids, token_type_ids=types).logits,
+                           model.eval()(input_ids=ids, token_type_ids=types).logits)
 
 
 def _valid_iob2(tags) -> bool:
