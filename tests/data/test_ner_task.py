@@ -171,6 +171,7 @@ def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path,
     assert "token_type_ids" not in fresh.tokenize(tokenizer)["validation"].column_names
 
 
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # PEFT calls it
 def test_case_features_with_lora_reload_from_the_adapter(tmp_path, task):
     from harness.models.pretrained import load_saved, token_classifier
     from harness.training.peft_glue import apply_peft
