@@ -260,6 +260,9 @@ class TokenClassificationTask(Task):
         return path
 
 
+CASE_CLASSES = 4  # the values case_class returns
+
+
 def case_class(word: str) -> int:
     """The casing class of a word: 0 no capital letter (or no letter), 1 Title (a capital then none:
     "Paris", "I"), 2 UPPER (two or more letters, all capitals: "EU", "U.S."), 3 mIxed ("McDonald", "iPod")."""

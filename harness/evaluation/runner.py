@@ -61,29 +61,22 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
         decode = None  # its own decoder is a per-word argmax: the task decodes the scores instead
     rows: list[np.ndarray] = []
     losses, counts = [], []
+    with_scores = scores and decode is None
+    pad = float("nan") if with_scores else -100
     for batch in dataloader:
         outputs = model(**batch)
         mask = batch.get("attention_mask")
         if decode is not None:
-            tags = decode(outputs.logits, mask)
-        elif scores:
-            logp = outputs.logits.float().log_softmax(-1)
-            if mask is not None:
-                logp = logp.masked_fill((mask == 0).unsqueeze(-1), float("nan"))
-            logp = accelerator.gather_for_metrics(
-                accelerator.pad_across_processes(logp.contiguous(), dim=1, pad_index=float("nan"))
-            )
-            _gather_loss(outputs, batch.get("labels"), accelerator, losses, counts)
-            rows.extend(row[~np.isnan(row[:, 0])] for row in logp.cpu().numpy())
-            continue
+            out = decode(outputs.logits, mask)
         else:
-            tags = outputs.logits.argmax(-1)
+            out = outputs.logits.float().log_softmax(-1) if with_scores else outputs.logits.argmax(-1)
             if mask is not None:
-                tags = tags.masked_fill(mask == 0, -100)
+                padding = (mask == 0).unsqueeze(-1) if with_scores else mask == 0
+                out = out.masked_fill(padding, pad)
         _gather_loss(outputs, batch.get("labels"), accelerator, losses, counts)
-        tags = accelerator.pad_across_processes(tags.contiguous(), dim=1, pad_index=-100)
-        tags = accelerator.gather_for_metrics(tags)
-        rows.extend(row[row != -100] for row in tags.cpu().numpy())
+        out = accelerator.gather_for_metrics(accelerator.pad_across_processes(out.contiguous(), dim=1, pad_index=pad))
+        for row in out.cpu().numpy():
+            rows.append(row[~np.isnan(row[:, 0])] if with_scores else row[row != -100])
     if was_training:
         model.train()
     mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None

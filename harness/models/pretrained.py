@@ -72,9 +72,6 @@ def sequence_classifier(
                                  trust_remote_code, task.info.problem_type)
 
 
-CASE_CLASSES = 4  # see harness.data.ner.case_class
-
-
 def token_classifier(
     task: Task,
     checkpoint: str,
@@ -101,6 +98,8 @@ def token_classifier(
     model, tokenizer = _pretrained_with_head(AutoModelForTokenClassification, task, checkpoint, classifier_dropout,
                                              trust_remote_code, None)
     if case_features:
+        from harness.data.ner import CASE_CLASSES
+
         _grow_token_types(model, CASE_CLASSES)
         model.config.harness_case_features = True
     return model, tokenizer
