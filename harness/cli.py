@@ -1,4 +1,4 @@
-"""``harness train|eval|validate RECIPE [a.b=c ...]``.
+"""``harness train|eval|validate|leaderboard ...``.
 
 Bad input (recipe, data, paths) ends with one ``error:`` line naming the place and a non-zero exit
 code; ``--debug`` shows the traceback instead.
@@ -61,16 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, a in enumerate(argv) if a != "--debug"), None)
     if first is not None and argv[first] == "leaderboard":
-        from harness.evaluation import leaderboard
+        from harness.workflows import glue_leaderboard
 
-        return leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
+        return glue_leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
 
     def command() -> int:
         if args.command == "validate":
             return validate_many(args.recipes, debug)
-        # a bad recipe fails here in a second, before torch and the training stack are imported
+        # a bad recipe fails here, before the training stack is imported
         from harness.config.loader import load_recipe
         from harness.config.schema import validate
 
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     return report_errors(command, debug)
+
 
 if __name__ == "__main__":
     sys.exit(main())

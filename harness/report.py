@@ -1,21 +1,15 @@
-"""Run outputs: the resolved recipe, ``metrics.json``, and ``report.md`` with a loss-curve PNG (and, for a
-recurrent LM, the gradient-through-time PNG)."""
+"""Run outputs: the resolved recipe, ``metrics.json``, and ``report.md`` with a loss-curve PNG and the
+sections that report hooks add (registry section ``report``: a recurrent LM's gradient-through-time plot)."""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path
 
 import yaml
 
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from harness.io import atomic_write_text, write_json
 
 
 def write_recipe(output_dir: Path, raw: dict) -> None:
@@ -23,7 +17,7 @@ def write_recipe(output_dir: Path, raw: dict) -> None:
 
 
 def write_metrics(path: Path, metrics: dict) -> None:
-    atomic_write_text(path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    write_json(path, metrics)
 
 
 def hardware() -> dict[str, str]:
@@ -86,38 +80,10 @@ def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
-def gradient_norms_section(info: dict) -> list[str]:
-    """Markdown for ``gradient_norms.png`` from the summary that
-    :func:`harness.models.rnn.diagnostics.report_gradient_norms` returned."""
-    layers = info["fraction_left"]
-    distances = sorted({int(d) for fr in layers.values() for d in fr})
-    top = len(layers)
-    lines = [
-        "", "## Gradient through time", "",
-        f"How far back the error signal reaches in the trained model: the loss is the cross-entropy of the "
-        f"last token only, on {info['rows']} row(s) × {info['steps']} steps from the start of the "
-        f"`{info['split']}` split; the plot shows ‖∂L/∂h_t‖ of each layer against the distance T − t from "
-        f"that step, divided by its value at distance 0 — the fraction of the signal that backpropagation "
-        f"through time carries d steps back (log scale, mean over the rows). Raw numbers: "
-        f"`gradient_norms.json`.",
-    ]
-    if distances:
-        lines += ["", "| fraction left at distance | " + " | ".join(str(d) for d in distances) + " |"]
-        lines += ["|---" * (len(distances) + 1) + "|"]
-        for i, fr in enumerate(reversed(list(layers.values()))):  # the top layer first
-            label = f"layer {top - i}" + (" (top)" if i == 0 else "")
-            cells = [fr.get(str(d)) for d in distances]
-            lines.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:.2e}" for v in cells) + " |")
-    lines += ["", "![gradient norms against distance](gradient_norms.png)"]
-    return lines
-
-
-def write_report(
-    output_dir: Path, title: str, metrics: dict, history: list[dict], run: dict, gradient_norms: dict | None = None
-) -> Path:
-    """``report.md``: final metrics, run facts (hardware, wall time, tokens/s, memory), loss curve,
-    the gradient-through-time plot of a recurrent LM (``gradient_norms``: the summary that
-    :func:`harness.models.rnn.diagnostics.report_gradient_norms` returned), and the evaluation history."""
+def write_report(output_dir: Path, title: str, metrics: dict, history: list[dict], run: dict,
+                 sections: list[list[str]] = ()) -> Path:
+    """``report.md``: final metrics, run facts (hardware, wall time, tokens/s, memory), loss curve, the
+    ``sections`` report hooks returned (markdown lines each), and the evaluation history."""
     lines = [f"# {title}", ""]
     lines += ["## Final evaluation", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items())]
@@ -125,8 +91,8 @@ def write_report(
     lines += [f"| {k} | {_fmt(v)} |" for k, v in run.items()]
     if plot_loss(history, output_dir / "loss_curve.png"):
         lines += ["", "## Loss curve", "", "![loss curve](loss_curve.png)"]
-    if gradient_norms:
-        lines += gradient_norms_section(gradient_norms)
+    for section in sections:
+        lines += list(section)
     evals = [r for r in history if "eval" in r]
     if evals:
         # split/metric columns only; per-class breakdowns (split/PER/f1, ...) stay in logs/history.jsonl

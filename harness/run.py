@@ -1,10 +1,17 @@
-"""Entry point: ``accelerate launch harness/run.py RECIPE [a.b=c ...]`` (same as ``harness train``).
+"""Entry point: ``accelerate launch harness/run.py RECIPE [a.b=c ...]`` (the same as ``harness train``).
 
-Reads as setup → build → train → evaluate → report, each a named step.
+A run reads as setup → build → train → evaluate → report, each a named step below. The recipe's parts
+come from the registry (:mod:`harness.registry`): the data component makes the task, the model
+component the model (a PEFT method may wrap it), the task names its evaluator and default step, and the
+recipe may name the loss, the step, the callbacks, the optimizer, the schedule and the generation settings.
+A model kind that is not trained by gradients names its own procedure in its registry entry (n-grams:
+``counting``), and the run hands the recipe to it.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -13,9 +20,10 @@ from pathlib import Path
 if __package__ in (None, ""):  # executed as a script by `accelerate launch harness/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import registry  # noqa: E402
 from harness.config.loader import load_recipe  # noqa: E402
 from harness.config.schema import Recipe, validate  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
+from harness.errors import HarnessError, report_errors  # noqa: E402
 
 
 @dataclass
@@ -36,6 +44,12 @@ def load(recipe_path: str, overrides: list[str]) -> Recipe:
     return validate(load_recipe(recipe_path, overrides))
 
 
+def procedure_of(recipe: Recipe):
+    """The procedure that fits this recipe's model kind when it is not the gradient loop, else None."""
+    name = registry.entry("model", recipe.model_component).meta.get("procedure")
+    return registry.resolve("procedure", name) if name else None
+
+
 def check_output_dir(recipe: Recipe, output_dir: Path) -> None:
     """Refuse to train over an earlier run unless asked to resume or overwrite it."""
     from harness.training import checkpoint as ckpt
@@ -46,7 +60,7 @@ def check_output_dir(recipe: Recipe, output_dir: Path) -> None:
     if cfg.overwrite:  # asked to replace the earlier run: its results must not mix with the new one
         import shutil
 
-        if int(__import__("os").environ.get("RANK", "0")) == 0:
+        if int(os.environ.get("RANK", "0")) == 0:
             for name in ("checkpoints", "model", "eval"):
                 shutil.rmtree(output_dir / name, ignore_errors=True)
             for name in ("metrics.json", "report.md", "logs/history.jsonl"):
@@ -79,8 +93,6 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
-    import os
-
     import torch
 
     cfg = recipe.training
@@ -100,8 +112,6 @@ def seed_everything(recipe: Recipe) -> None:
     from accelerate.utils import set_seed
 
     if recipe.training.deterministic:
-        import os
-
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     set_seed(recipe.seed, deterministic=recipe.training.deterministic)
 
@@ -111,17 +121,16 @@ def seed_everything(recipe: Recipe) -> None:
 
 def build(recipe: Recipe, accelerator) -> Built:
     """Data → model (→ PEFT) → tokenized splits."""
-    from harness.config import components
-    from harness.training.peft_glue import apply_peft, count_parameters
+    from harness.training.peft import apply_peft, count_parameters
 
     with accelerator.main_process_first():
-        task = components.resolve("data", recipe.data_component)(**recipe.data_args)
+        task = registry.resolve("data", recipe.data_component)(**recipe.data_args)
     if recipe.model_path:
         from harness.models.pretrained import load_saved
 
         model, tokenizer = load_saved(recipe.model_path, task)
     else:
-        model, tokenizer = components.resolve("model", recipe.model_component)(task, **recipe.model_args)
+        model, tokenizer = registry.resolve("model", recipe.model_component)(task, **recipe.model_args)
         if recipe.peft:
             model = apply_peft(model, recipe.peft, task.auto_model_class)
     task.configure_for(model)
@@ -131,32 +140,70 @@ def build(recipe: Recipe, accelerator) -> Built:
     return Built(task, model, tokenizer, tokenized, trainable, total)
 
 
-# ---------------------------------------------------------------------------------------- evaluate
+def build_evaluation(recipe: Recipe, built: Built, accelerator):
+    """The task's evaluator over every evaluation and prediction split, each with a prepared loader."""
+    from harness.evaluation.loaders import eval_loader
+    from harness.evaluation.runner import Evaluation
+    from harness.generation import build_generation
 
-
-def final_evaluation(trainer_or_model, built: Built, recipe: Recipe, accelerator, out: Path) -> dict[str, float]:
-    """Metrics on every evaluation split (and prediction files for ``evaluation.predict_splits``)."""
-    from torch.utils.data import DataLoader
-
-    from harness.evaluation.runner import evaluate_split
-
-    model = trainer_or_model
-    task = built.task
-    collate = task.collator(built.tokenizer, pad_to_multiple_of=recipe.training.pad_to_multiple_of)
-    bs = recipe.training.eval_batch_size or 2 * recipe.training.batch_size
-    metrics: dict[str, float] = {}
-    splits = list(recipe.evaluation.splits or task.eval_splits)
-    for split in dict.fromkeys(splits + list(recipe.evaluation.predict_splits)):
+    task, cfg = built.task, recipe.training
+    scored = list(recipe.evaluation.splits or task.eval_splits)
+    wanted = list(dict.fromkeys(scored + list(recipe.evaluation.predict_splits)))
+    for split in wanted:
         if split not in built.tokenized:
             raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(built.tokenized)})")
-        rows = task.arrange(built.tokenized[split], bs, accelerator.num_processes).with_format("torch")
-        dl = accelerator.prepare(DataLoader(rows, batch_size=bs, collate_fn=collate))
-        split_metrics, predictions = evaluate_split(model, dl, task, accelerator, split)
-        if split in splits:
-            metrics.update({f"{split}/{k}": v for k, v in split_metrics.items()})
-        if split in recipe.evaluation.predict_splits and accelerator.is_main_process:
-            task.write_predictions(out / f"predictions_{split}.tsv", split, predictions)
-    return metrics
+    generation = build_generation(recipe.generation, accelerator.unwrap_model(built.model), built.tokenizer)
+    evaluator = registry.resolve("evaluator", task.evaluator)(task=task, tokenizer=built.tokenizer,
+                                                              generation=generation)
+    batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
+    loaders = {s: eval_loader(task, built.tokenized[s], built.tokenizer, batch_size, accelerator.num_processes,
+                              cfg.pad_to_multiple_of, recipe.seed) for s in wanted}
+    prepared = accelerator.prepare(*loaders.values()) if loaders else ()
+    if len(loaders) == 1:
+        prepared = (prepared,)
+    return Evaluation(evaluator, dict(zip(loaders, prepared)), scored, accelerator)
+
+
+def best_metric(recipe: Recipe, built: Built, evaluation) -> tuple[str | None, bool]:
+    """The tracked metric's key (``split/metric``) and its direction."""
+    metric = recipe.evaluation.metric_for_best or built.task.info.main_metric
+    if not evaluation.scored:
+        return None, True
+    key = metric if "/" in metric else f"{evaluation.scored[0]}/{metric}"
+    greater = recipe.evaluation.greater_is_better
+    return key, evaluation.evaluator.greater_is_better(metric) if greater is None else greater
+
+
+def build_trainer(recipe: Recipe, built: Built, evaluation, accelerator, out: Path):
+    """The loop's parts from the recipe: training rows, step, loss, callbacks, optimizer, schedule."""
+    from harness.training.callbacks import EarlyStopping
+    from harness.training.loop import TrainParts, Trainer, row_lengths
+
+    task, cfg = built.task, recipe.training
+    rows = task.arrange(built.tokenized[task.train_split], cfg.batch_size, accelerator.num_processes)
+    lengths = None
+    if cfg.group_by_length:
+        if task.stateful:
+            raise HarnessError("training.group_by_length: this task reads its token streams in order "
+                               "(truncated BPTT); its batches are already of equal length")
+        lengths = row_lengths(rows)
+    step = registry.build("step", recipe.step or {"component": task.default_step})
+    if step.needs_stateful_task and not task.stateful:
+        raise HarnessError(f"step: {(recipe.step or {}).get('component', task.default_step)!r} needs a task whose "
+                           "batches continue each other (a streamed language model: data.component lm_text)")
+    loss = registry.build("loss", recipe.loss or {"component": "model"})
+    callbacks = [registry.build("callback", spec) for spec in recipe.callbacks]
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStopping(cfg.early_stopping_patience))
+    best_key, greater = best_metric(recipe, built, evaluation)
+    parts = TrainParts(
+        model=built.model, train_rows=rows.with_format("torch"),
+        collate_fn=task.collator(built.tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
+        evaluate=evaluation, best_key=best_key, greater_is_better=greater, step=step, loss=loss,
+        callbacks=callbacks, optimizer=recipe.optimizer, scheduler=recipe.scheduler, shuffle=not task.stateful,
+        lengths=lengths, num_tokens=task.num_tokens, seed=recipe.seed, evaluate_at_start=recipe.evaluation.at_start,
+    )
+    return Trainer(cfg, parts, accelerator, out)
 
 
 # ---------------------------------------------------------------------------------------- steps
@@ -173,8 +220,9 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def save_model(model, tokenizer, accelerator, path: Path) -> None:
-    """``save_pretrained`` into a temporary folder, then rename: a reader never sees half a model."""
+def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> None:
+    """``save_pretrained`` into a temporary folder, then rename: a reader never sees half a model. A
+    generative model's ``generation_config.json`` carries the recipe's generation settings."""
     import shutil
 
     from harness.training.checkpoint import replace_dir
@@ -183,59 +231,88 @@ def save_model(model, tokenizer, accelerator, path: Path) -> None:
     if accelerator.is_main_process:
         tmp = path.with_name(f".tmp-{path.name}")
         shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        unwrapped = accelerator.unwrap_model(model)
+        if generation is not None and getattr(unwrapped, "generation_config", None) is not None:
+            unwrapped.generation_config = generation.config
+        unwrapped.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         replace_dir(tmp, path)
     accelerator.wait_for_everyone()
 
 
+def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
+    from harness.training import checkpoint as ckpt
+
+    spec = recipe.training.resume
+    path = ckpt.latest(out / "checkpoints") if spec == "auto" else Path(spec)
+    if path is None:
+        accelerator.print(f"training.resume=auto: no checkpoint in {out / 'checkpoints'}, starting fresh")
+        return
+    if not (path / ckpt.STATE_FILE).is_file():
+        raise HarnessError(f"training.resume: {path} is not a complete checkpoint")
+    trainer.resume_from(path)
+
+
+def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
+    """What the registered report hooks add to ``report.md`` (a recurrent LM's gradient-through-time plot)."""
+    sections = []
+    for entry in registry.entries("report"):
+        lines = entry.target(model=model, tokenized=built.tokenized, splits=splits, output_dir=out)
+        if lines:
+            sections.append(lines)
+    return sections
+
+
 def train(recipe_path: str, overrides: list[str]) -> Path:
     """The main job: train, evaluate the best checkpoint, save the model, write the report."""
     from harness import report
-    from harness.training import checkpoint as ckpt
-    from harness.training.loop import Trainer
 
     t_start = time.time()
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
     check_output_dir(recipe, out)
-    from harness.training import counting
+    procedure = procedure_of(recipe)
+    if procedure is not None:  # a model kind fitted otherwise (n-gram counting)
+        return procedure.train(recipe, out)
 
-    if counting.is_count_based(recipe):  # n-gram LMs: fit → evaluate → report, no gradient loop
-        return counting.fit_and_report(recipe, out)
+    # ---- setup
     accelerator = make_accelerator(recipe, out)
     seed_everything(recipe)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         report.write_recipe(out, recipe.raw)
+
+    # ---- build
     built = build(recipe, accelerator)
     accelerator.print(
         f"task {built.task.info.name}: "
         + ", ".join(f"{k} {len(v)}" for k, v in built.tokenized.items())
         + f"; trainable parameters {built.trainable_params:,} of {built.total_params:,}"
     )
-    trainer = Trainer(recipe, built.task, built.model, built.tokenizer, built.tokenized, accelerator, out)
+    evaluation = build_evaluation(recipe, built, accelerator)
+    trainer = build_trainer(recipe, built, evaluation, accelerator, out)
     if recipe.training.resume:
-        resume = recipe.training.resume
-        path = ckpt.latest(out / "checkpoints") if resume == "auto" else Path(resume)
-        if path is not None:
-            if not (path / ckpt.STATE_FILE).is_file():
-                raise HarnessError(f"training.resume: {path} is not a complete checkpoint")
-            trainer.resume_from(path)
-        else:
-            accelerator.print(f"training.resume=auto: no checkpoint in {out / 'checkpoints'}, starting fresh")
+        resume(trainer, recipe, out, accelerator)
     if recipe.tracking.report_to:
         accelerator.init_trackers(recipe.tracking.project_name, config=_flat(recipe.raw))
+
+    # ---- train
     result = trainer.train()
 
-    if recipe.evaluation.load_best_at_end and result.best_checkpoint and result.state.best_step != result.state.global_step:
-        accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {result.state.best_metric:.4f}) from {result.best_checkpoint}")
+    # ---- evaluate (the best checkpoint) and save
+    st = result.state
+    if recipe.evaluation.load_best_at_end and result.best_checkpoint and st.best_step != st.global_step:
+        accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {st.best_metric:.4f}) from "
+                          f"{result.best_checkpoint}")
         accelerator.load_state(str(result.best_checkpoint))
-    metrics = final_evaluation(trainer.model, built, recipe, accelerator, out)
-    save_model(trainer.model, built.tokenizer, accelerator, out / "model")
+    metrics = evaluation.final(trainer.model, recipe.evaluation.predict_splits, out)
+    save_model(trainer.model, built.tokenizer, accelerator, out / "model",
+               evaluation.evaluator.generation if recipe.generation else None)
     accelerator.end_training()
 
-    st = result.state
+    # ---- report
+    from harness.training.optim import describe
+
     run_info = {
         "train/global_step": st.global_step,
         "train/epochs": round(st.global_step / trainer.steps_per_epoch, 3),
@@ -255,11 +332,9 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     report.write_metrics(out / "metrics.json", final)
     run_rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}}
     run_rows["mixed_precision"] = accelerator.mixed_precision
-    from harness.models.rnn.diagnostics import report_gradient_norms  # a recurrent LM only; else None
-
-    splits = recipe.evaluation.splits or built.task.eval_splits
-    grads = report_gradient_norms(accelerator.unwrap_model(trainer.model), built.tokenized, splits, out)
-    path = report.write_report(out, recipe.name or Path(recipe_path).stem, metrics, st.history, run_rows, grads)
+    run_rows["optimizer"] = describe(trainer.optimizer)
+    sections = report_sections(accelerator.unwrap_model(trainer.model), built, evaluation.scored, out)
+    path = report.write_report(out, recipe.name or Path(recipe_path).stem, metrics, st.history, run_rows, sections)
     accelerator.print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
     return path
 
@@ -270,10 +345,9 @@ def evaluate(recipe_path: str, overrides: list[str]) -> dict:
 
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
-    from harness.training import counting
-
-    if counting.is_count_based(recipe):  # n-gram LMs: score the saved model
-        return counting.evaluate_saved(recipe)
+    procedure = procedure_of(recipe)
+    if procedure is not None:
+        return procedure.evaluate(recipe)
     if not recipe.model_path:
         recipe.model_path = str(out / "model")
     accelerator = make_accelerator(recipe, out, trackers=False)
@@ -281,7 +355,7 @@ def evaluate(recipe_path: str, overrides: list[str]) -> dict:
     built = build(recipe, accelerator)
     model = accelerator.prepare(built.model)
     eval_dir = out / "eval"
-    metrics = final_evaluation(model, built, recipe, accelerator, eval_dir)
+    metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
     if accelerator.is_main_process:
         report.write_metrics(eval_dir / "metrics.json", metrics)
         print(f"metrics ({recipe.model_path}):")
@@ -292,9 +366,19 @@ def evaluate(recipe_path: str, overrides: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness.cli import main as cli_main
+    """``accelerate launch harness/run.py RECIPE [key=value ...] [--debug]``: train, one ``error:`` line on
+    bad input (``harness train`` is the same through :mod:`harness.cli`)."""
+    p = argparse.ArgumentParser(prog="harness/run.py", description="train a recipe, evaluate it, write the report")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    args = p.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
 
-    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
+    def command() -> int:
+        train(args.recipe, args.overrides)
+        return 0
+
+    return report_errors(command, args.debug)
 
 
 if __name__ == "__main__":

@@ -92,12 +92,13 @@ def test_validate_many_reports_each_recipe(tmp_path, good, bad):
 
 
 def test_validate_applies_overrides_to_each_recipe(tmp_path, good, bad):
-    r = harness("validate", good, bad, "training.lr=3e-4", "training.optimizer=adam", cwd=tmp_path)
+    r = harness("validate", good, bad, "training.lr=3e-4", "optimizer.component=adam", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stdout == ""
     assert error_lines(r.stderr) == [f"error: {good}: invalid recipe:", f"error: {bad}: invalid recipe:"]
     problems = [line.strip() for line in r.stderr.splitlines() if not line.startswith("error:")]
-    optimizer = "training.optimizer: expected one of ['adamw', 'sgd'], got 'adam' (did you mean 'adamw'?)"
+    optimizer = ("optimizer.component: unknown optimizer component 'adam' (did you mean 'adamw'?); "
+                 "registered: adamw, sgd")
     assert problems == [optimizer, "training.lrr: unknown key (did you mean 'lr'?)", optimizer]
 
 
@@ -120,7 +121,7 @@ def test_refused_component_is_not_imported(tmp_path):
         "component: synthetic_classification", f"component: {evil.stem}:run"))
     r = harness("validate", recipe, cwd=tmp_path)  # evil_component.py is importable from cwd
     assert r.returncode == 2
-    assert "data.component: unknown component 'evil_component:run'" in r.stderr
+    assert "data.component: unknown data component 'evil_component:run'" in r.stderr
     assert not marker.exists()
 
 

@@ -1,48 +1,48 @@
 """Recipe schema and validation, before any data or weights are touched.
 
-Fixed sections (``training``, ``evaluation``, ``tracking``) are dataclasses; component sections
-(``data``, ``model``) are checked against the signature of the component they name; ``peft`` is
-checked against the PEFT config class of its ``method``. Every problem is reported with its full
-key path, and unknown keys come with the closest valid key.
+Fixed sections (``training``, ``evaluation``, ``tracking``) are dataclasses. Component sections name a
+registered component (:mod:`harness.registry`) and are checked against its signature:
+
+* ``data``, ``model`` (required); ``optimizer`` (default ``adamw``), ``scheduler`` (default ``linear``);
+* ``loss`` (default: the model's own ``outputs.loss``), ``step`` (default: the task's own step — the
+  plain forward → loss → backward, or truncated BPTT for a streamed language model);
+* ``callbacks``: a list of component sections;
+* ``generation``: ``transformers.GenerationConfig`` fields, plus ``logits_processors`` (a list of component
+  sections), read by every generative evaluator;
+* ``peft``: ``method`` names a PEFT method, the other keys are checked against its PEFT config class.
+
+Every problem is reported with its full key path; unknown keys come with the closest valid key, or
+where they live here when they are a Hugging Face ``TrainingArguments`` name or a key that moved.
 """
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
-import difflib
-import re
-import inspect
-import types
+import fnmatch
+import importlib.util
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
-from harness.config import components
-from harness.errors import RecipeError
+from harness import registry
+from harness.config.checking import check_args, check_value, closest, validate_dataclass
+from harness.errors import HarnessError, RecipeError
 
 
 @dataclass
 class TrainingConfig:
-    optimizer: Literal["adamw", "sgd"] = "adamw"
     lr: float = 5e-5
     weight_decay: float = 0.0  # not applied to biases and LayerNorm weights
-    betas: tuple[float, float] = (0.9, 0.999)  # AdamW
-    eps: float = 1e-8  # AdamW
-    momentum: float = 0.0  # SGD
     batch_size: int = 32  # per process
     eval_batch_size: int | None = None  # default: 2 × batch_size
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = 1.0  # None or 0 disables clipping
     num_epochs: float = 3.0
     max_steps: int | None = None  # optimizer steps; overrides num_epochs
-    scheduler: Literal["linear", "cosine", "constant", "step"] = "linear"
-    decay_rate: float = 0.5  # scheduler "step": lr × decay_rate per epoch ...
-    decay_after_epochs: int = 4  # ... once this many epochs are done (Zaremba et al.'s PTB schedule)
     warmup_steps: int = 0
     warmup_ratio: float = 0.0  # used when warmup_steps is 0
     mixed_precision: Literal["no", "fp16", "bf16", "auto"] = "no"  # auto: bf16 where the hardware has it natively
-    max_length: int | None = 128  # tokenizer truncation
+    max_length: int | None = 128  # tokenizer truncation (a streamed LM: the BPTT length)
     eval_steps: int | None = None  # None: evaluate at the end of every epoch
     save_steps: int | None = None  # None: save whenever we evaluate
     save_total_limit: int = 2  # checkpoints kept (the best one is always kept too)
@@ -80,10 +80,20 @@ class RecipeSchema:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    optimizer: dict | None = None
+    scheduler: dict | None = None
+    loss: dict | None = None
+    step: dict | None = None
+    callbacks: list[dict] = field(default_factory=list)
+    generation: dict | None = None
     peft: dict | None = None
     seed: int = 42
     name: str | None = None
     description: str | None = None
+
+
+#: a validated component section: ``{"component": name, **coerced arguments}``
+Spec = dict
 
 
 @dataclass
@@ -104,175 +114,85 @@ class Recipe:
     model_path: str | None  # model.path: a saved run's model/ folder, loaded instead of building one
     peft: dict | None
     raw: dict  # the resolved recipe as written to output_dir/recipe.yaml
+    optimizer: Spec = field(default_factory=lambda: {"component": "adamw"})
+    scheduler: Spec = field(default_factory=lambda: {"component": "linear"})
+    loss: Spec | None = None
+    step: Spec | None = None
+    callbacks: list[Spec] = field(default_factory=list)
+    generation: dict | None = None  # GenerationConfig fields and "logits_processors": [Spec, ...]
 
 
-# ---------------------------------------------------------------- type checking
+# ---------------------------------------------------------------- keys people bring from elsewhere
 
+#: Hugging Face ``TrainingArguments`` names (and keys that moved out of ``training``) -> where they are here
+MOVED: dict[str, str] = {}
+for _hf, _ours in {
+    "learning_rate": "training.lr", "num_train_epochs": "training.num_epochs",
+    "per_device_train_batch_size": "training.batch_size", "train_batch_size": "training.batch_size",
+    "per_device_eval_batch_size": "training.eval_batch_size", "logging_steps": "training.log_steps",
+    "dataloader_num_workers": "training.num_workers", "resume_from_checkpoint": "training.resume",
+    "overwrite_output_dir": "training.overwrite", "fp16": "training.mixed_precision: fp16",
+    "bf16": "training.mixed_precision: bf16", "full_determinism": "training.deterministic",
+    "lr_scheduler_type": "scheduler.component", "optim": "optimizer.component",
+    "adam_beta1": "optimizer.betas", "adam_beta2": "optimizer.betas", "adam_epsilon": "optimizer.eps",
+    "load_best_model_at_end": "evaluation.load_best_at_end", "metric_for_best_model": "evaluation.metric_for_best",
+    "greater_is_better": "evaluation.greater_is_better", "report_to": "tracking.report_to",
+    "label_smoothing_factor": "loss: {component: cross_entropy, label_smoothing: ...}",
+    "eval_strategy": "training.eval_steps (null: every epoch)", "save_strategy": "training.save_steps",
+    "push_to_hub": "not built yet", "seed": "seed (top level)", "output_dir": "output_dir (top level)",
+}.items():
+    for _section in ("training", "evaluation", "tracking", ""):
+        _path = f"{_section}.{_hf}" if _section else _hf
+        if _ours.split(" ")[0].split(":")[0] != _path:
+            MOVED[_path] = f"the Hugging Face TrainingArguments name; here it is {_ours}"
+MOVED.update({
+    "training.optimizer": "moved to the optimizer section: optimizer: {component: adamw | sgd, ...}",
+    "training.betas": "moved to the optimizer section: optimizer: {component: adamw, betas: [...]}",
+    "training.eps": "moved to the optimizer section: optimizer: {component: adamw, eps: ...}",
+    "training.momentum": "moved to the optimizer section: optimizer: {component: sgd, momentum: ...}",
+    "training.scheduler": "moved to the scheduler section: scheduler: {component: linear | cosine | constant | step}",
+    "training.decay_rate": "moved to the scheduler section: scheduler: {component: step, decay_rate: ...}",
+    "training.decay_after_epochs": "moved to the scheduler section: scheduler: {component: step, decay_after_epochs: ...}",
+    "training.loss": "a section of its own: loss: {component: ...}",
+    "training.callbacks": "a section of its own: callbacks: [{component: ...}]",
+})
 
-def _closest(key: str, options: typing.Iterable[str]) -> str:
-    match = difflib.get_close_matches(key, list(options), n=1, cutoff=0.5)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "null"
-    if isinstance(hint, type):
-        return hint.__name__
-    return str(hint).replace("typing.", "")
-
-
-#: YAML 1.1 spellings of booleans, for Literal choices such as ``mixed_precision: no``
-_YAML_BOOL_WORDS = {False: ("no", "false", "off", "n"), True: ("yes", "true", "on", "y")}
-#: exponent floats without a dot, which YAML 1.1 reads as strings (``1e4``)
-_EXP_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)[eE][-+]?\d+")
-
-
-def _literal_match(value: Any, choices: tuple) -> tuple[bool, Any]:
-    """(matched, value as the choice spells it). ``no``/``yes`` (booleans in YAML 1.1) match the
-    string choices ``"no"``/``"yes"``; a choice written ``"prefix_[what]"`` matches ``prefix_...``."""
-    for choice in choices:
-        if type(choice) is type(value) and choice == value:
-            return True, value
-    if isinstance(value, bool):
-        for word in _YAML_BOOL_WORDS[value]:
-            if word in choices:
-                return True, word
-    if isinstance(value, str):
-        for choice in choices:
-            if isinstance(choice, str) and "[" in choice and value.startswith(choice.split("[", 1)[0]) \
-                    and len(value) > len(choice.split("[", 1)[0]):
-                return True, value
-    return False, value
-
-
-def check_value(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
-    """Check ``value`` against a type hint; return it coerced (``"3e-4"`` → 3e-4 for floats, YAML
-    1.1 reads exponent floats without a dot as strings). Appends messages to ``errors``."""
-    if hint is Any or hint is inspect.Parameter.empty:
-        return value
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner: list[str] | None = None
-        for option in args:
-            if option is type(None):
-                continue
-            attempt: list[str] = []
-            out = check_value(value, option, path, attempt)
-            if not attempt:
-                return out
-            if inner is None and all(e.startswith((f"{path}[", f"{path}.")) for e in attempt):
-                inner = attempt  # the container matched this option, some items did not: name them
-        if inner:
-            errors.extend(inner)
-        else:
-            errors.append(f"{path}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
-        return value
-    if origin is Literal:
-        ok, out = _literal_match(value, args)
-        if not ok:
-            errors.append(f"{path}: expected one of {list(args)}, got {value!r}{_closest(str(value), map(str, args))}")
-        return out
-    if origin in (list, tuple, collections.abc.Sequence) or hint in (list, tuple):
-        if isinstance(value, (list, tuple)):
-            if origin is tuple and args and args[-1] is not Ellipsis:
-                if len(value) != len(args):
-                    errors.append(f"{path}: expected {len(args)} items, got {len(value)}")
-                    return value
-                return tuple(check_value(v, a, f"{path}[{i}]", errors) for i, (v, a) in enumerate(zip(value, args)))
-            item = args[0] if args else Any
-            out = [check_value(v, item, f"{path}[{i}]", errors) for i, v in enumerate(value)]
-            return tuple(out) if origin is tuple else out
-        errors.append(f"{path}: expected a list, got {value!r} ({type(value).__name__})")
-        return value
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            errors.append(f"{path}: expected a mapping, got {value!r} ({type(value).__name__})")
-        return value
-    if dataclasses.is_dataclass(hint):
-        return validate_dataclass(hint, value, path, errors)
-    if hint is bool:
-        if not isinstance(value, bool):
-            errors.append(f"{path}: expected true/false, got {value!r} ({type(value).__name__})")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and _EXP_NUMBER.fullmatch(value.strip()):
-                value = float(value)  # ``max_steps: 1e4``
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            errors.append(f"{path}: expected an integer, got {value!r} ({type(value).__name__})")
-        return value
-    if hint is float:
-        if isinstance(value, bool):
-            errors.append(f"{path}: expected a number, got {value!r}")
-            return value
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        errors.append(f"{path}: expected a number, got {value!r} ({type(value).__name__})")
-        return value
-    if hint is str:
-        if not isinstance(value, str):
-            errors.append(f"{path}: expected a string, got {value!r} ({type(value).__name__})")
-        return value
-    if value is None and hint is type(None):
-        return None
-    if isinstance(hint, type) and not isinstance(value, hint):
-        errors.append(f"{path}: expected {_type_name(hint)}, got {value!r} ({type(value).__name__})")
-    return value
-
-
-def validate_dataclass(cls: type, data: Any, path: str, errors: list[str]):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        errors.append(f"{path or 'recipe'}: expected a mapping, got {data!r} ({type(data).__name__})")
-        return None
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        sub = f"{path}.{key}" if path else str(key)
-        if key not in fields:
-            errors.append(f"{sub}: unknown key{_closest(str(key), fields)}")
-            continue
-        kwargs[key] = check_value(value, hints[key], sub, errors)
-    for name, f in fields.items():
-        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            if name not in data:
-                errors.append(f"{path + '.' if path else ''}{name}: missing required key")
-    try:
-        return cls(**kwargs)
-    except TypeError:
-        return None
+#: Accelerate's tracker names -> the module that must be importable for it
+TRACKER_MODULES = {"tensorboard": "tensorboard", "wandb": "wandb", "comet_ml": "comet_ml", "mlflow": "mlflow",
+                   "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab",
+                   "trackio": "trackio"}
 
 
 # ---------------------------------------------------------------- components
 
 
-def validate_component_section(section: str, data: Any, errors: list[str]) -> tuple[str | None, dict]:
+def validate_component(section: str, data: Any, path: str, errors: list[str], build: bool = False) -> Spec | None:
+    """``{"component": name, **args}`` checked against the registered component's signature. With
+    ``build`` (components that are cheap to make and need nothing from the run: losses, steps, callbacks,
+    logits processors), one is made too, so a value its constructor refuses is reported now."""
     if not isinstance(data, dict):
-        errors.append(f"{section}: expected a mapping with a 'component' key, got {data!r}")
-        return None, {}
+        errors.append(f"{path}: expected a mapping with a 'component' key, got {data!r}")
+        return None
     args = dict(data)
     name = args.pop("component", None)
     if name is None:
-        errors.append(f"{section}.component: missing required key (one of: {', '.join(components.names(section))})")
-        return None, args
+        errors.append(f"{path}.component: missing required key (one of: {', '.join(registry.names(section))})")
+        return None
     try:
-        fn = components.resolve(section, name)
+        entry = registry.entry(section, name)
     except RecipeError as e:
-        errors.append(f"{section}.component: {e}")
-        return None, args
-    return name, components.check_args(fn, args, section, errors)
+        errors.append(f"{path}.component: {e}")
+        return None
+    before = len(errors)
+    spec = {"component": name, **check_args(entry.signature_target, args, path, errors, entry.runner_args)}
+    if build and len(errors) == before and not entry.runner_args:
+        try:
+            entry.target(**{k: v for k, v in spec.items() if k != "component"})
+        except (HarnessError, ValueError, TypeError) as e:  # "<argument>: what is wrong" names the key
+            message = str(e)
+            arg = message.split(":", 1)[0]
+            errors.append(f"{path}.{message}" if arg in args else f"{path}: {message}")
+    return spec
 
 
 def _has_dataclass(hint: Any) -> bool:
@@ -280,22 +200,18 @@ def _has_dataclass(hint: Any) -> bool:
 
 
 def validate_peft(data: Any, errors: list[str]) -> dict | None:
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        return None  # reported by the top-level schema (peft: expected a mapping)
+    if data is None or not isinstance(data, dict):
+        return None  # not a mapping: reported by the top-level schema
     args = dict(data)
     method = args.pop("method", None)
+    methods = registry.names("peft")
     if method is None:
-        errors.append(f"peft.method: missing required key (one of: {', '.join(sorted(components.PEFT_METHODS))})")
+        errors.append(f"peft.method: missing required key (one of: {', '.join(methods)})")
         return None
-    if method not in components.PEFT_METHODS:
-        errors.append(
-            f"peft.method: expected one of {sorted(components.PEFT_METHODS)}, got {method!r}"
-            f"{_closest(str(method), components.PEFT_METHODS)}"
-        )
+    if method not in methods:
+        errors.append(f"peft.method: expected one of {methods}, got {method!r}{closest(str(method), methods)}")
         return None
-    cls = components.peft_config_class(method)
+    cls = registry.resolve("peft", method).config_class()
     valid = {f.name for f in dataclasses.fields(cls) if f.init} - {"task_type", "peft_type"}
     try:
         hints = typing.get_type_hints(cls)
@@ -304,12 +220,111 @@ def validate_peft(data: Any, errors: list[str]) -> dict | None:
     out = {}
     for key, value in args.items():
         if key not in valid:
-            errors.append(f"peft.{key}: unknown key for {cls.__name__}{_closest(str(key), valid)}")
+            errors.append(f"peft.{key}: unknown key for {cls.__name__}{closest(str(key), valid)}")
             continue
         hint = hints.get(key, Any)
         # nested PEFT config objects (loftq_config, eva_config, ...) are left to PEFT to check
         out[key] = value if _has_dataclass(hint) else check_value(value, hint, f"peft.{key}", errors)
     return {"method": method, **out}
+
+
+#: ranges transformers' GenerationConfig.validate does not check itself
+_GENERATION_RANGES = {
+    "num_beams": (1, None), "num_beam_groups": (1, None), "num_return_sequences": (1, None),
+    "max_new_tokens": (1, None), "max_length": (1, None), "min_new_tokens": (0, None), "min_length": (0, None),
+    "top_k": (0, None), "no_repeat_ngram_size": (0, None), "temperature": (0.0, None), "top_p": (0.0, 1.0),
+    "repetition_penalty": (0.0, None), "length_penalty": (None, None), "diversity_penalty": (0.0, None),
+}
+
+
+def validate_generation(data: Any, errors: list[str]) -> dict | None:
+    """``GenerationConfig`` fields (names and types checked against a default config, ranges here, the
+    combination by the config's own ``validate``) plus ``logits_processors``: registered processors."""
+    if data is None or not isinstance(data, dict):
+        return None
+    from transformers import GenerationConfig
+
+    args = dict(data)
+    processors = args.pop("logits_processors", None) or []
+    known = {k for k in GenerationConfig().to_dict() if not k.startswith("_")} - {"transformers_version"}
+    # transformers 5 leaves unset fields None and fills them at generate time from these defaults
+    filled = getattr(GenerationConfig, "_get_default_generation_params", dict)()
+    types = {k: bool if isinstance(v, bool) else type(v) for k, v in filled.items() if isinstance(v, (bool, int, float))}
+    types.update(max_new_tokens=int, min_new_tokens=int, num_beam_groups=int, diversity_penalty=float, min_p=float)
+    types.pop("early_stopping", None)  # true, false or "never"
+    out: dict = {}
+    before = len(errors)
+    for key, value in args.items():
+        path = f"generation.{key}"
+        if key not in known:
+            errors.append(f"{path}: unknown key for transformers.GenerationConfig"
+                          f"{closest(str(key), known | {'logits_processors'})}")
+            continue
+        if value is not None and key in types:
+            value = check_value(value, types[key], path, errors)
+        low, high = _GENERATION_RANGES.get(key, (None, None))
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (low is not None and (value < low if isinstance(low, int) else value <= low))
+                or (high is not None and value > high)):
+            bound = f">= {low}" if isinstance(low, int) else f"> {low}"
+            errors.append(f"{path}: expected a number {bound}{f' and <= {high}' if high is not None else ''}, got {value!r}")
+        out[key] = value
+    if len(errors) == before:
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # transformers reports some bad values only as warnings
+                GenerationConfig(**out).validate(strict=True)
+        except Exception as e:  # ValueError / UserWarning from transformers
+            text = " ".join(line.strip(" -") for line in str(e).split("If you're using")[0].splitlines())
+            errors.append(f"generation: {text.strip()}")
+    if not isinstance(processors, list):
+        errors.append(f"generation.logits_processors: expected a list of component sections, got {processors!r}")
+        processors = []
+    specs = [validate_component("logits_processor", p, f"generation.logits_processors[{i}]", errors, build=True)
+             for i, p in enumerate(processors)]
+    out["logits_processors"] = [s for s in specs if s is not None]
+    return out
+
+
+def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list[str]) -> None:
+    """A ``metric_for_best`` that the task cannot produce, where the data component declares its metrics."""
+    wanted = evaluation.metric_for_best
+    args = {k: v for k, v in data.items() if k != "component"}
+    declared = registry.entry("data", data["component"]).meta.get("metrics")
+    if wanted is None or declared is None:
+        return
+    split, metric = wanted.split("/", 1) if "/" in wanted else ("", wanted)  # split/metric, split/type/metric
+    names = list(declared(args)) + ["loss"]
+    if not any(fnmatch.fnmatchcase(metric, pattern) for pattern in names):
+        shown = ", ".join(n for n in names if "*" not in n)
+        errors.append(f"evaluation.metric_for_best: {metric!r} is not a metric this task reports "
+                      f"(it reports: {shown}){closest(metric, [n for n in names if '*' not in n])}")
+    splits = evaluation.splits
+    if split and splits is not None and split not in splits:
+        errors.append(f"evaluation.metric_for_best: split {split!r} is not evaluated (evaluation.splits: {splits})")
+
+
+def check_trackers(tracking: TrackingConfig, errors: list[str]) -> None:
+    for i, name in enumerate(tracking.report_to):
+        module = TRACKER_MODULES.get(name)
+        if module is None:
+            errors.append(f"tracking.report_to[{i}]: unknown tracker {name!r}{closest(str(name), TRACKER_MODULES)} "
+                          f"(Accelerate's: {', '.join(TRACKER_MODULES)})")
+        elif importlib.util.find_spec(module) is None:
+            errors.append(f"tracking.report_to[{i}]: {name!r} is not installed (pip install {module}), "
+                          f"or leave it out of tracking.report_to")
+
+
+def _explain(errors: list[str]) -> list[str]:
+    """An unknown key that is a Hugging Face ``TrainingArguments`` name, or moved to another section, says
+    where it lives here instead of guessing the closest name."""
+    out = []
+    for e in errors:
+        path, _, rest = e.partition(": unknown key")
+        out.append(f"{path}: unknown key ({MOVED[path]})" if rest is not None and e != path and path in MOVED else e)
+    return out
 
 
 def validate(raw: dict) -> Recipe:
@@ -320,19 +335,36 @@ def validate(raw: dict) -> Recipe:
     if not isinstance(raw, dict):
         raise RecipeError("invalid recipe:\n  " + "\n  ".join(errors))
     # a section that is not a mapping is reported once, by the top-level schema
-    data_name, data_args, model_name, model_args, model_path = None, {}, None, {}, None
+    data = model = None
+    model_path = None
     if isinstance(raw.get("data"), dict):
-        data_name, data_args = validate_component_section("data", raw["data"], errors)
+        data = validate_component("data", raw["data"], "data", errors)
     if isinstance(raw.get("model"), dict):
         model_section = dict(raw["model"])  # ``raw`` is left as it is: it is written to recipe.yaml
         model_path = model_section.pop("path", None)
         if model_path is not None and not isinstance(model_path, str):
             errors.append(f"model.path: expected a string, got {model_path!r} ({type(model_path).__name__})")
-        model_name, model_args = validate_component_section("model", model_section, errors)
+        model = validate_component("model", model_section, "model", errors)
+    sections = {}
+    for name, default in (("optimizer", {"component": "adamw"}), ("scheduler", {"component": "linear"}),
+                          ("loss", None), ("step", None)):
+        value = raw.get(name, default)
+        build = name in ("loss", "step")
+        sections[name] = None if value is None else validate_component(name, value, name, errors, build=build)
+    callbacks = raw.get("callbacks") or []
+    callback_specs = []
+    if isinstance(callbacks, list):
+        callback_specs = [validate_component("callback", c, f"callbacks[{i}]", errors, build=True)
+                          for i, c in enumerate(callbacks)]
     peft = validate_peft(raw.get("peft"), errors)
-    if errors or top is None:
-        raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(errors)))
-    return Recipe(
+    generation = validate_generation(raw.get("generation"), errors)
+    if top is not None:
+        check_trackers(top.tracking, errors)
+        if data is not None:
+            check_metric_for_best(top.evaluation, data, errors)
+    if errors or top is None or data is None or model is None:
+        raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(_explain(errors))))
+    recipe = Recipe(
         output_dir=top.output_dir,
         seed=top.seed,
         name=top.name,
@@ -340,11 +372,18 @@ def validate(raw: dict) -> Recipe:
         training=top.training,
         evaluation=top.evaluation,
         tracking=top.tracking,
-        data_component=data_name,
-        data_args=data_args,
-        model_component=model_name,
-        model_args=model_args,
+        data_component=data.pop("component"),
+        data_args=data,
+        model_component=model.pop("component"),
+        model_args=model,
         model_path=model_path,
         peft=peft,
         raw=raw,
+        optimizer=sections["optimizer"],
+        scheduler=sections["scheduler"],
+        loss=sections["loss"],
+        step=sections["step"],
+        callbacks=[c for c in callback_specs if c is not None],
+        generation=generation,
     )
+    return recipe

@@ -1,11 +1,20 @@
 """The contract between data components, models, the loop and the evaluator.
 
-A data component (registered in :mod:`harness.data`) is a function that reads raw data and returns a
-:class:`Task`. The runner then builds the model (which may need ``task.info`` for the label set, or
-``task.texts()`` to build a tokenizer from scratch), calls :meth:`Task.tokenize` with that model's
-tokenizer, and hands the tokenized splits to the loop. Evaluation goes through
-:meth:`Task.predictions_from_logits` and :meth:`Task.compute_metrics`, so the loop never needs to
-know what kind of task it is training.
+A data component (registered with ``@register("data", name)``) is a function that reads raw data and
+returns a :class:`Task`. The runner then builds the model (which may need ``task.info`` for the label set,
+or ``task.texts()`` to build a tokenizer from scratch), calls :meth:`Task.tokenize` with that model's
+tokenizer, and hands the tokenized splits to the loop. A task family brings everything that is its own:
+
+* the batches — :meth:`Task.collator` for training, :meth:`Task.eval_collator` for evaluation (a
+  generative task left-pads prompts), :meth:`Task.arrange` for the row order; the batch's keys are what
+  the loss (default: the model's own) and the evaluator read — three texts for a triplet, source and
+  target for a translation;
+* the training step (:attr:`Task.default_step`: the plain one, or truncated BPTT for a streamed LM);
+* the evaluator (:attr:`Task.evaluator`, a registered name) and what it calls back:
+  :meth:`Task.predictions_from_logits`, :meth:`Task.compute_metrics`, :meth:`Task.references`,
+  :meth:`Task.write_predictions`.
+
+So the loop and the runner never need to know what kind of task they are training.
 """
 
 from __future__ import annotations
@@ -18,10 +27,15 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from harness.errors import DataError
+from harness.io import atomic_write_text
 
 #: problem types, named as ``transformers`` names them in ``PretrainedConfig.problem_type``
 CLASSIFICATION = "single_label_classification"
 REGRESSION = "regression"
+#: what the classification metric module reports (harness/metrics/classification; ``f1`` on two classes)
+CLASSIFICATION_METRICS = ("accuracy", "f1_macro", "matthews_correlation", "f1")
+#: ... and the regression one (harness/metrics/regression)
+REGRESSION_METRICS = ("pearson", "spearmanr", "mse")
 
 
 @dataclass
@@ -62,6 +76,10 @@ class Task:
     auto_model_class: str = "AutoModelForSequenceClassification"
     #: truncated-BPTT training: batches continue each other and the model's state carries over
     stateful: bool = False
+    #: the registered evaluator that scores this task (:mod:`harness.evaluation.evaluators`)
+    evaluator: str = "classification"
+    #: the registered training step (:mod:`harness.training.steps`), unless the recipe names one
+    default_step: str = "standard"
 
     def arrange(self, dataset: Dataset, batch_size: int, num_processes: int) -> Dataset:
         """Row order for the loaders (default: unchanged). A stateful task lays out its streams so
@@ -93,8 +111,6 @@ class Task:
     def write_predictions(self, path: Path, split: str, predictions) -> Path:
         """``index<TAB>prediction`` per example (``path``: a ``.tsv`` file), with the split's own ``idx``
         and the label names (the GLUE submission format)."""
-        from harness.report import atomic_write_text
-
         raw = self.splits[split]
         index = raw["idx"] if "idx" in raw.column_names else range(len(predictions))
         names = self.info.label_names
@@ -110,16 +126,26 @@ class Task:
     def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
         raise NotImplementedError
 
+    def eval_collator(self, tokenizer, pad_to_multiple_of: int | None = None):
+        """The collator of evaluation batches (default: the training one)."""
+        return self.collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
     def predictions_from_logits(self, logits: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def compute_metrics(self, predictions: np.ndarray, references: np.ndarray, split: str) -> dict[str, float]:
+    def compute_metrics(self, predictions, references, split: str) -> dict[str, float]:
         raise NotImplementedError
 
-    def num_tokens(self, batch: dict) -> int:
-        """Real (non-padding) tokens in a batch, for tokens/s."""
+    def references(self, split: str):
+        """The gold outputs of a split for a generative evaluator (strings, or lists of strings when an
+        example has several references); None when the split has none."""
+        return None
+
+    def num_tokens(self, batch: dict):
+        """Real (non-padding) tokens in a batch, for tokens/s: a tensor on the batch's device (the loop
+        sums it there and reads it at log steps, so counting never waits for the device)."""
         mask = batch.get("attention_mask")
-        return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        return mask.sum() if mask is not None else batch["input_ids"].numel()
 
 
 class ClassificationTask(Task):

@@ -12,8 +12,10 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict
 
-from harness.data.base import CLASSIFICATION, REGRESSION, ClassificationTask, TaskInfo
+from harness.data.base import (CLASSIFICATION, CLASSIFICATION_METRICS, REGRESSION, REGRESSION_METRICS,
+                               ClassificationTask, TaskInfo)
 from harness.errors import DataError, where
+from harness.registry import register
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict]]:
@@ -58,6 +60,8 @@ def read_rows(path: str | Path) -> list[tuple[int, dict]]:
     return rows
 
 
+@register("data", "text_classification",
+          metrics=lambda args: REGRESSION_METRICS if args.get("regression") else CLASSIFICATION_METRICS)
 def text_classification(
     train_file: str,
     validation_file: str,

@@ -46,6 +46,7 @@ from datasets import Dataset, DatasetDict, Features, Value
 
 from harness.data.base import CLASSIFICATION, REGRESSION, ClassificationTask, TaskInfo
 from harness.errors import DataError, RecipeError, where
+from harness.registry import register
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +238,21 @@ def glue_task_name(task: str) -> str:
 # the public entry points
 
 
+#: what the GLUE metric module (harness/metrics/glue) reports per task (``glue_metrics``)
+_METRICS = {"cola": ("matthews_correlation",), "stsb": ("pearson", "spearmanr"), "mrpc": ("accuracy", "f1"),
+            "qqp": ("accuracy", "f1")}
+
+
+def glue_metrics(args: dict) -> tuple[str, ...]:
+    """The metrics ``glue(**args)`` reports (its task's), for checking ``evaluation.metric_for_best`` early."""
+    try:
+        key = glue_task_name(args.get("task", ""))
+    except DataError:
+        return ("*",)  # the task itself is refused when the data is loaded
+    return _METRICS.get(key, ("accuracy",))
+
+
+@register("data", "glue", metrics=glue_metrics)
 def glue(
     task: str,
     data_dir: str | None = None,

@@ -26,6 +26,7 @@ from datasets import Dataset, DatasetDict
 
 from harness.data.base import Task, TaskInfo
 from harness.errors import DataError, HarnessError, RecipeError, where
+from harness.registry import register
 
 LANGUAGE_MODELING = "language_modeling"
 SPLITS = ("train", "validation", "test")
@@ -40,6 +41,7 @@ class LMTextTask(Task):
     """
 
     auto_model_class = "AutoModelForCausalLM"
+    evaluator = "perplexity"
 
     def __init__(self, splits: DatasetDict, name: str = "lm_text", lowercase: bool = False, add_eos: bool = True):
         if not splits:
@@ -78,6 +80,7 @@ class LMTextTask(Task):
     # window k of its own rows (Accelerate hands global batch g to process g % processes).
 
     stateful = True
+    default_step = "truncated_bptt"
     DEFAULT_BPTT = 35
 
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
@@ -128,6 +131,12 @@ def read_lines(path: str | Path, lowercase: bool = False) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+#: what a language model of this task reports: the neural evaluator's perplexity / loss / tokens, and the
+#: n-gram scorer's extra columns (harness.training.counting)
+LM_METRICS = ("perplexity", "loss", "tokens", "cross_entropy_bits", "oov_rate", "sentences")
+
+
+@register("data", "lm_text", metrics=lambda args: LM_METRICS)
 def lm_text(
     train_file: str | None = None,
     validation_file: str | None = None,

@@ -27,6 +27,8 @@ from datasets import Dataset, DatasetDict
 from harness.data.base import Task, TaskInfo
 from harness.data.conll import PREFIXES, _check_scheme, convert, from_hub_rows, read_conll, split_tag, to_dataset
 from harness.errors import DataError
+from harness.io import atomic_write_text
+from harness.registry import register
 
 TOKEN_CLASSIFICATION = "token_classification"
 Scheme = Literal["IOB1", "IOB2", "IOBES", "BIO", "BIOES"]
@@ -46,6 +48,7 @@ class TokenClassificationTask(Task):
     in ``info.extra["scheme"]``) per sentence; a split without gold tags has empty ``ner_tags`` lists."""
 
     auto_model_class = "AutoModelForTokenClassification"
+    evaluator = "tagging"
 
     def __init__(self, info: TaskInfo, splits: DatasetDict, eval_splits: Sequence[str] = ("validation",)):
         self._set_splits(info, splits, eval_splits)
@@ -167,13 +170,15 @@ class TokenClassificationTask(Task):
         for :meth:`word_predictions` to decode, rather than as tag ids."""
         return self.info.extra.get("decoding", "argmax") == "constrained"
 
-    def word_predictions(self, split: str, position_tags: list[np.ndarray]) -> list[list[str]]:
+    def word_predictions(self, split: str, position_tags: list[np.ndarray], decode=None) -> list[list[str]]:
         """Per-position predictions of every tokenized row (real positions only, in order) → one list of
         string tags per sentence, read at each word's first sub-token. A word with no sub-token at all
         (a tokenizer can drop a control character) is tagged ``O``.
 
         A row is either tag ids ``(positions,)`` or log-probabilities ``(positions, tags)``; the latter are
-        decoded over the row's words by :meth:`constrained_decode`."""
+        read at the words' first sub-tokens and handed to ``decode`` (a list of ``(words, tags)`` arrays →
+        a list of tag-id paths; the tagging evaluator passes
+        :func:`harness.generation.constrained_viterbi` for the task's scheme)."""
         rows = self._rows[split]
         if len(rows) != len(position_tags):
             raise RuntimeError(f"{split}: {len(position_tags)} predicted rows for {len(rows)} tokenized rows")
@@ -183,45 +188,15 @@ class TokenClassificationTask(Task):
                 raise RuntimeError(f"{split}: a row of {len(wids)} positions got {len(tags)} predictions")
         decoded = None
         if position_tags and np.ndim(position_tags[0]) == 2:
-            decoded = self.constrained_decode([np.asarray(sc)[first] for sc, first in zip(position_tags, firsts)])
+            if decode is None:
+                raise ValueError("word_predictions: scores need a decode function")
+            decoded = decode([np.asarray(sc)[first] for sc, first in zip(position_tags, firsts)])
         out = [["O"] * len(words) for words in self.splits[split]["tokens"]]
         for k, ((sentence, start, wids), first) in enumerate(zip(rows, firsts)):
             words = np.asarray([w if w is not None else -1 for w in wids])[first]
             tags = decoded[k] if decoded is not None else np.asarray(position_tags[k])[first]
             for w, tag in zip(words, tags):
                 out[sentence][start + int(w)] = self.id2label[int(tag)]
-        return out
-
-    def constrained_decode(self, word_scores: list[np.ndarray], chunk: int = 256) -> list[np.ndarray]:
-        """The best tag sequence of each row under the scheme's transition rules: Viterbi over per-word
-        log-probabilities ``(words, tags)`` with every allowed transition scored 0 and every forbidden one
-        (IOB2: ``O → I-X``, ``B-X → I-Y``, a start on ``I-X`` ...) excluded — the argmax over the *valid*
-        sequences, for a tagger without a CRF. (Not in ``transformers`` or ``seqeval``; the Viterbi is
-        :class:`harness.modules.crf.CRF`'s with zero transition scores.)"""
-        import torch
-
-        from harness.modules.crf import CRF
-
-        labels = [self.id2label[i] for i in range(len(self.id2label))]
-        crf = CRF.from_scheme(labels, self.info.extra["scheme"])
-        for p in crf.parameters():
-            torch.nn.init.zeros_(p)
-        out: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(word_scores)
-        order = [i for i in sorted(range(len(word_scores)), key=lambda i: len(word_scores[i])) if len(word_scores[i])]
-        for a in range(0, len(order), chunk):
-            idx = order[a : a + chunk]
-            longest = max(len(word_scores[i]) for i in idx)
-            emissions = torch.zeros(len(idx), longest, len(labels))
-            mask = torch.zeros(len(idx), longest, dtype=torch.bool)
-            for b, i in enumerate(idx):
-                n = len(word_scores[i])
-                # floor the log-probabilities well above the CRF's forbidden score
-                emissions[b, :n] = torch.as_tensor(word_scores[i], dtype=torch.float32).clamp(min=-1e3)
-                mask[b, :n] = True
-            with torch.no_grad():
-                paths = crf.decode(emissions, mask)
-            for b, i in enumerate(idx):
-                out[i] = np.asarray(paths[b], dtype=np.int64)
         return out
 
     def compute_metrics(self, predictions, references, split: str) -> dict[str, float]:
@@ -244,8 +219,6 @@ class TokenClassificationTask(Task):
         """CoNLL layout, one word per line — ``word gold predicted`` (conlleval's input), or ``word
         predicted`` for a split without gold tags — and a blank line after each sentence. Tags are written
         in the data's own scheme (``input_scheme``) when the task converted them to another one."""
-        from harness.report import atomic_write_text
-
         path = path.with_suffix(".conll")
         ds = self.splits[split]
         scheme, written = self.info.extra["scheme"], self.info.extra.get("input_scheme") or self.info.extra["scheme"]
@@ -315,6 +288,12 @@ class TaggingCollator:
         return batch
 
 
+#: seqeval's scores (overall, per entity type, micro/macro/weighted averages) and the lenient F1
+NER_METRICS = ("overall_precision", "overall_recall", "overall_f1", "overall_accuracy", "accuracy", "lenient_f1",
+               "*/precision", "*/recall", "*/f1", "*/number")
+
+
+@register("data", "conll_ner", metrics=lambda args: NER_METRICS)
 def conll_ner(
     train_file: str | None = None,
     validation_file: str | None = None,
@@ -341,7 +320,7 @@ def conll_ner(
     ``labels``: the allowed tags (anything else in a file is an error naming ``file:line``);
     ``decoding``: how the tags of a model without its own decoder (a softmax head, a BERT-family tagger)
     are read — ``argmax`` per word, or ``constrained``: the best sequence the scheme allows
-    (:meth:`TokenClassificationTask.constrained_decode`). A CRF tagger decodes itself either way.
+    (:func:`harness.generation.constrained_viterbi`). A CRF tagger decodes itself either way.
     """
     scheme = _check_scheme(scheme)
     if decoding not in ("argmax", "constrained"):

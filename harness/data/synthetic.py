@@ -12,8 +12,9 @@ import random
 
 from datasets import Dataset, DatasetDict
 
-from harness.data.base import CLASSIFICATION, ClassificationTask, TaskInfo
+from harness.data.base import CLASSIFICATION, CLASSIFICATION_METRICS, ClassificationTask, TaskInfo
 from harness.errors import DataError
+from harness.registry import register
 
 POSITIVE = ["good", "great", "fine", "lovely", "superb", "happy", "bright", "warm", "clever", "kind"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "sad", "grim", "cold", "weak", "ugly", "rude"]
@@ -31,6 +32,7 @@ def _sentence(rng: random.Random, min_len: int, max_len: int) -> tuple[str, int]
     return " ".join(words), int(pos > neg)
 
 
+@register("data", "synthetic_classification", metrics=lambda args: CLASSIFICATION_METRICS)
 def synthetic_classification(
     num_train: int = 512,
     num_validation: int = 128,

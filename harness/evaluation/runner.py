@@ -1,11 +1,17 @@
-"""Evaluate a model on one split across processes: gather logits, let the task score them."""
+"""Running a model over a split across processes — logits, tag paths, perplexity, generated texts — and
+:class:`Evaluation`, which scores every evaluation split of a run with the task's evaluator.
+
+These are the primitives the evaluators (:mod:`harness.evaluation.evaluators`) are built from; each returns
+every example exactly once however many processes share the split (``gather_for_metrics``).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Mapping
+
 import numpy as np
 import torch
-
-from harness.data.base import Task
 
 
 @torch.no_grad()
@@ -50,7 +56,7 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
     A model with a ``decode_tags(logits, attention_mask)`` method (a CRF tagger: Viterbi) decodes its own
     logits (unless, with ``scores``, its ``structured_decoding`` is False: a softmax head); any other token
     classifier is read by argmax, or, with ``scores``, returned as per-position
-    log-probabilities ``(positions, tags)`` for the task to decode. Rows of different lengths are padded
+    log-probabilities ``(positions, tags)`` for the caller to decode. Rows of different lengths are padded
     (-100, or NaN for scores) across processes before the gather, and the padding is dropped again here.
     """
     was_training = model.training
@@ -58,7 +64,7 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
     unwrapped = accelerator.unwrap_model(model)
     decode = getattr(unwrapped, "decode_tags", None)
     if scores and not getattr(unwrapped, "structured_decoding", True):
-        decode = None  # its own decoder is a per-word argmax: the task decodes the scores instead
+        decode = None  # its own decoder is a per-word argmax: the caller decodes the scores instead
     rows: list[np.ndarray] = []
     losses, counts = [], []
     with_scores = scores and decode is None
@@ -109,24 +115,64 @@ def perplexity(model, dataloader, accelerator, stateful: bool) -> dict[str, floa
     return {"perplexity": float(np.exp(mean)), "loss": mean, "tokens": int(count.item())}
 
 
-def evaluate_split(model, dataloader, task: Task, accelerator, split: str) -> tuple[dict[str, float], np.ndarray]:
-    """``({metric: value, "loss": ...}, predictions)`` for a labelled split; metrics are empty for
-    an unlabelled one (a benchmark's test set), whose predictions are still returned. Language
-    models report perplexity and no predictions; taggers return one list of word tags per sentence."""
-    if task.info.problem_type == "language_modeling":
-        return perplexity(model, dataloader, accelerator, task.stateful), np.zeros((0,))
-    if task.info.problem_type == "token_classification":  # word-level tags, scored against the words' gold tags
-        rows, loss = predict_tags(model, dataloader, accelerator, scores=getattr(task, "wants_scores", False))
-        words = task.word_predictions(split, rows)
-        metrics = task.compute_metrics(words, None, split) if task.has_gold(split) else {}
-        if metrics and loss is not None:
-            metrics["loss"] = float(loss)
-        return metrics, words
-    logits, labels, loss = predict(model, dataloader, accelerator)
-    predictions = task.predictions_from_logits(logits)
-    metrics: dict[str, float] = {}
-    if labels is not None and len(labels) and not np.all(labels == -1):
-        metrics = task.compute_metrics(predictions, labels, split)
-        if loss is not None:
-            metrics["loss"] = float(loss)
-    return metrics, predictions
+#: batch keys that belong to the training target, not to what ``generate`` reads
+TARGET_KEYS = ("labels", "shift_labels", "decoder_input_ids", "decoder_attention_mask")
+
+
+@torch.no_grad()
+def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
+    """``model.generate`` over every batch with the run's :class:`~harness.generation.GenerationSettings`,
+    decoded to strings (special tokens dropped; a decoder-only model's prompt cut off). One string per
+    example, or a list of ``num_return_sequences`` strings; each example once across processes."""
+    unwrapped = accelerator.unwrap_model(model)
+    was_training = unwrapped.training
+    unwrapped.eval()
+    kwargs = settings.generate_kwargs()
+    per_example = int(getattr(settings.config, "num_return_sequences", None) or 1)
+    texts: list = []
+    for batch in dataloader:
+        inputs = {k: v for k, v in batch.items() if k not in TARGET_KEYS}
+        ids = unwrapped.generate(**inputs, **kwargs)
+        if not getattr(unwrapped.config, "is_encoder_decoder", False):
+            ids = ids[:, inputs["input_ids"].shape[1]:]
+        decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)
+        if per_example > 1:
+            decoded = [decoded[i:i + per_example] for i in range(0, len(decoded), per_example)]
+        texts.extend(accelerator.gather_for_metrics(decoded, use_gather_object=True))
+    if was_training:
+        unwrapped.train()
+    return texts
+
+
+class Evaluation:
+    """Every evaluation split of a run, each with its prepared loader, scored by the task's evaluator.
+
+    ``evaluation(model)`` returns ``{"<split>/<metric>": value}`` for the scored splits (what the loop
+    tracks); :meth:`final` also writes ``predictions_<split>`` files for the prediction splits."""
+
+    def __init__(self, evaluator, loaders: Mapping, scored: list[str], accelerator):
+        self.evaluator = evaluator
+        self.loaders = dict(loaders)
+        self.scored = list(scored)
+        self.accelerator = accelerator
+
+    def split(self, model, split: str):
+        return self.evaluator.evaluate(model, self.loaders[split], split, self.accelerator)
+
+    def __call__(self, model) -> dict[str, float]:
+        results: dict[str, float] = {}
+        for split in self.scored:
+            metrics, _ = self.split(model, split)
+            results.update({f"{split}/{k}": v for k, v in metrics.items()})
+        return results
+
+    def final(self, model, predict_splits=(), out_dir: Path | None = None) -> dict[str, float]:
+        """Metrics of the scored splits; prediction files for ``predict_splits`` into ``out_dir``."""
+        metrics: dict[str, float] = {}
+        for split in dict.fromkeys(self.scored + list(predict_splits)):
+            split_metrics, predictions = self.split(model, split)
+            if split in self.scored:
+                metrics.update({f"{split}/{k}": v for k, v in split_metrics.items()})
+            if split in predict_splits and out_dir is not None and self.accelerator.is_main_process:
+                self.evaluator.task.write_predictions(Path(out_dir) / f"predictions_{split}.tsv", split, predictions)
+        return metrics

@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 
 from harness.data.base import CLASSIFICATION, REGRESSION, Task
+from harness import registry
 from harness.errors import HarnessError
+from harness.registry import register
 
 
 def _shipped_minilm() -> str | None:
@@ -59,6 +61,7 @@ def resolve_checkpoint(name_or_path: str) -> str:
     return name_or_path  # online: let from_pretrained download it
 
 
+@register("model", "pretrained_classifier", runner_args=("task",))
 def sequence_classifier(
     task: Task,
     checkpoint: str,
@@ -72,6 +75,7 @@ def sequence_classifier(
                                  trust_remote_code, task.info.problem_type)
 
 
+@register("model", "pretrained_tagger", runner_args=("task",))
 def token_classifier(
     task: Task,
     checkpoint: str,
@@ -168,7 +172,7 @@ def load_saved(path: str | Path, task: Task):
     import transformers
     from transformers import AutoTokenizer
 
-    import harness.models.rnn  # noqa: F401  (registers harness_rnn with the Auto classes)
+    registry.load_models()  # every model family registers its Auto classes
 
     path = Path(path)
     if not path.is_dir():

@@ -1,4 +1,7 @@
-"""The non-gradient path for count-based models (``model.component: ngram_lm``): fit → evaluate → report.
+"""The ``counting`` procedure: how count-based models (``model.component: ngram_lm``) are fitted — fit →
+evaluate → report — instead of the gradient loop. A model builder names it in its registry entry
+(``@register("model", "ngram_lm", procedure="counting")``) and ``harness train`` / ``harness eval`` hand the
+recipe to it.
 
 Same recipe, same outputs as :func:`harness.run.train` — ``recipe.yaml``, ``metrics.json``,
 ``report.md`` in ``output_dir``, the model in ``output_dir/model`` — without Accelerate, optimizers
@@ -25,14 +28,9 @@ import os
 import time
 from pathlib import Path
 
+from harness import registry
 from harness.errors import DataError, HarnessError
-
-
-def is_count_based(recipe) -> bool:
-    """Whether the recipe's model component is fitted by counting (it carries ``count_based = True``)."""
-    from harness.config import components
-
-    return bool(getattr(components.resolve("model", recipe.model_component), "count_based", False))
+from harness.io import atomic_write_text
 
 
 def _main_process() -> bool:
@@ -40,14 +38,10 @@ def _main_process() -> bool:
 
 
 def _build_task(recipe):
-    from harness.config import components
-
-    return components.resolve("data", recipe.data_component)(**recipe.data_args)
+    return registry.resolve("data", recipe.data_component)(**recipe.data_args)
 
 
 def _evaluate(model, task, splits, predict_splits, out: Path | None) -> dict[str, float]:
-    from harness.report import atomic_write_text
-
     metrics: dict[str, float] = {}
     for split in dict.fromkeys(list(splits) + list(predict_splits)):
         if split not in task.splits:
@@ -85,7 +79,6 @@ def fit_and_report(recipe, out_dir: str | Path | None = None) -> Path:
     is fitted: the loaded model is evaluated and reported.
     """
     from harness import report
-    from harness.config import components
     from harness.models.ngram import NgramLM
 
     t_start = time.time()
@@ -114,7 +107,7 @@ def fit_and_report(recipe, out_dir: str | Path | None = None) -> Path:
     else:
         if "train" not in task.splits:
             raise DataError(f"task {task.info.name!r} has no train split to fit on (found: {', '.join(task.splits)})")
-        model = components.resolve("model", recipe.model_component)(task, **recipe.model_args)
+        model = registry.resolve("model", recipe.model_component)(task, **recipe.model_args)
         model.fit(train, eos=task.add_eos)
     build_seconds = time.perf_counter() - t0
     print(f"{model!r}: built in {build_seconds:.2f} s from {model.train_tokens:,} tokens")
@@ -173,3 +166,11 @@ def evaluate_saved(recipe, out_dir: str | Path | None = None) -> dict[str, float
     for k, v in sorted(metrics.items()):
         print(f"  {k}: {v:.4f}")
     return metrics
+
+
+@registry.register("procedure", "counting")
+class Counting:
+    """``harness train`` → :func:`fit_and_report`; ``harness eval`` → :func:`evaluate_saved`."""
+
+    train = staticmethod(fit_and_report)
+    evaluate = staticmethod(evaluate_saved)

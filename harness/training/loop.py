@@ -1,19 +1,24 @@
 """The training loop on Accelerate.
 
-Shape (accelerate's ``nlp_example.py`` + ``gradient_accumulation.py``): one ``prepare``, a step
-inside ``accelerator.accumulate``, clipping when gradients sync, evaluation every N optimizer steps
-and at the end, best-checkpoint selection by a named metric, early stopping with patience.
+Shape (accelerate's ``nlp_example.py`` + ``gradient_accumulation.py``): one ``prepare``, each micro-batch
+inside ``accelerator.accumulate`` handed to the step (forward → loss → backward), clipping and the
+optimizer step when gradients sync, evaluation every N optimizer steps and at the end, the best checkpoint
+by a named metric, callbacks at every event. The loop takes its :class:`TrainingConfig` and the parts
+(:class:`TrainParts`), never the whole recipe, so it can be driven in-process by a test.
 
-Stateful tasks (recurrent LMs) train with truncated backpropagation through time: the task lays
-out its token streams so that consecutive batches continue each other, the loop reads them in
-order and feeds each batch the model's detached state from the previous one (checkpointed too).
+No host sync per micro-batch: the loss and the token count add up on the device and are read at log
+steps. A non-finite loss still never reaches the weights: each optimizer step carries a device flag
+(any non-finite micro-batch loss, on any process) into the fused optimizer's ``found_inf``, which skips
+that update on the device; the flag is read at the next log step, evaluation or checkpoint, and the run
+stops there with the last good checkpoint kept (an optimizer without ``found_inf`` support, or fp16's
+gradient scaler, reads the flag before every optimizer step instead).
 
-Exact resume: the train sampler draws each epoch's order from ``seed + epoch`` (never from the
-global RNG), a checkpoint is taken only on an optimizer-step boundary and stores the model,
-optimizer, scheduler, RNG states (``accelerator.save_state``) and the loop's position (epoch,
-batches consumed in it, step, best metric, history). Resuming reloads all of it and skips the
-consumed batches with ``accelerator.skip_first_batches``, so an interrupted run ends with the same
-weights as an uninterrupted one.
+Exact resume: the train sampler draws each epoch's order from ``seed + epoch`` (never from the global
+RNG), a checkpoint is taken only on an optimizer-step boundary and stores the model, optimizer,
+scheduler and RNG states (``accelerator.save_state``), the loop's position (epoch, batches consumed in it,
+step, best metric, history, callback states; JSON) and what the step carries (truncated BPTT's state;
+safetensors). Resuming reloads all of it and skips the consumed batches with
+``accelerator.skip_first_batches``, so an interrupted run ends with the same weights as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,17 +28,18 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from harness.config.schema import Recipe
-from harness.data.base import Task
+from harness.config.schema import TrainingConfig
 from harness.errors import HarnessError, TrainingError
-from harness.evaluation.runner import evaluate_split
+from harness.losses import Loss, ModelOutputLoss
 from harness.training import checkpoint as ckpt
-from harness.training.optim import build_optimizer, build_scheduler
+from harness.training.callbacks import Callback, CallbackList
+from harness.training.optim import build_optimizer, build_scheduler, warmup_steps
+from harness.training.steps import StandardStep, Step
 
 
 class EpochSampler(Sampler[int]):
@@ -87,6 +93,35 @@ def row_lengths(dataset) -> list[int]:
     return [len(ids) for ids in dataset["input_ids"]]
 
 
+def count_tokens(batch: dict):
+    """Real (non-padding) tokens of a batch: its attention mask's sum, else every input id."""
+    mask = batch.get("attention_mask")
+    return mask.sum() if mask is not None else batch["input_ids"].numel()
+
+
+@dataclass
+class TrainParts:
+    """What the loop trains with: built by the runner from a recipe, or by hand in a test."""
+
+    model: torch.nn.Module
+    train_rows: object  # a datasets.Dataset (or any map-style dataset) of the task's arranged training rows
+    collate_fn: Callable
+    #: ``evaluate(model) -> {"split/metric": value}`` on the current weights (None: no evaluation)
+    evaluate: Callable[[torch.nn.Module], dict[str, float]] | None = None
+    best_key: str | None = None  # the tracked metric ("validation/accuracy")
+    greater_is_better: bool = True
+    step: Step = field(default_factory=StandardStep)
+    loss: Loss = field(default_factory=ModelOutputLoss)
+    callbacks: list[Callback] = field(default_factory=list)
+    optimizer: dict = field(default_factory=lambda: {"component": "adamw"})  # a registry spec
+    scheduler: dict = field(default_factory=lambda: {"component": "linear"})
+    shuffle: bool = True  # False: a streamed task reads its rows in order
+    lengths: list[int] | None = None  # row lengths for length-grouped batches
+    num_tokens: Callable[[dict], object] = count_tokens
+    seed: int = 42
+    evaluate_at_start: bool = False
+
+
 @dataclass
 class LoopState:
     """Everything besides tensors that a checkpoint must hold to resume exactly."""
@@ -97,10 +132,10 @@ class LoopState:
     best_metric: float | None = None
     best_step: int | None = None
     best_checkpoint: str | None = None
-    evals_without_improvement: int = 0
     tokens_seen: int = 0  # all processes (flushed at every log row and checkpoint)
     train_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)  # {"step", "loss", "lr", "epoch"} and eval rows
+    callbacks: list[dict] = field(default_factory=list)  # each callback's state_dict
 
 
 @dataclass
@@ -114,133 +149,70 @@ def _is_better(value: float, best: float | None, greater: bool) -> bool:
     return best is None or (value > best if greater else value < best)
 
 
+STEP_STATE = "step_state_{}.safetensors"
+
+
 class Trainer:
-    def __init__(self, recipe: Recipe, task: Task, model, tokenizer, tokenized, accelerator, output_dir: Path):
-        self.recipe = recipe
-        self.cfg = recipe.training
-        self.task = task
+    def __init__(self, cfg: TrainingConfig, parts: TrainParts, accelerator, output_dir: Path):
+        self.cfg = cfg
+        self.parts = parts
         self.accelerator = accelerator
-        self.output_dir = output_dir
-        self.ckpt_root = output_dir / "checkpoints"
-        self.history_path = output_dir / "logs" / "history.jsonl"
-        cfg = self.cfg
+        self.output_dir = Path(output_dir)
+        self.ckpt_root = self.output_dir / "checkpoints"
+        self.history_path = self.output_dir / "logs" / "history.jsonl"
+        self.step, self.loss = parts.step, parts.loss
+        self.callbacks = CallbackList(parts.callbacks)
+        self.best_key, self.greater = parts.best_key, parts.greater_is_better
+        self.loss.check()
 
-        collate = task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of)
-        n_proc = accelerator.num_processes
-        arranged = task.arrange(tokenized[task.train_split], cfg.batch_size, n_proc)
-        train_ds = arranged.with_format("torch")
-        # stateful (truncated-BPTT) tasks read their streams in order; everything else is shuffled
-        lengths = None
-        if cfg.group_by_length:
-            if task.stateful:
-                raise HarnessError("training.group_by_length: this task reads its token streams in order "
-                                   "(truncated BPTT); its batches are already of equal length")
-            lengths = row_lengths(arranged)
-        self.sampler = EpochSampler(len(train_ds), recipe.seed, shuffle=not task.stateful, lengths=lengths,
-                                    group_size=GROUP_BATCHES * cfg.batch_size * n_proc)
-        self.carried = None  # the recurrent state carried between batches of a stateful task
-        # a DataLoader draws a base seed each time it starts iterating; from the global RNG that
-        # would make a resumed run's dropout masks differ, so each loader gets its own generator
-        train_dl = DataLoader(
-            train_ds,
-            batch_size=cfg.batch_size,
-            sampler=self.sampler,
-            collate_fn=collate,
-            num_workers=cfg.num_workers,
-            generator=torch.Generator().manual_seed(recipe.seed),
-        )
-        eval_bs = cfg.eval_batch_size or 2 * cfg.batch_size
-        self.eval_split_names = list(recipe.evaluation.splits or task.eval_splits)
-        for split in self.eval_split_names + list(recipe.evaluation.predict_splits):
-            if split not in tokenized:
-                raise HarnessError(f"evaluation: split {split!r} does not exist (task has: {', '.join(tokenized)})")
-        eval_dls = [
-            DataLoader(
-                task.arrange(tokenized[s], eval_bs, n_proc).with_format("torch"),
-                batch_size=eval_bs,
-                shuffle=False,
-                collate_fn=collate,
-                generator=torch.Generator().manual_seed(recipe.seed),
-            )
-            for s in self.eval_split_names
-        ]
-        optimizer = build_optimizer(model, cfg)
-        model, optimizer, train_dl, *eval_dls = accelerator.prepare(model, optimizer, train_dl, *eval_dls)
-        self.model, self.optimizer, self.train_dl = model, optimizer, train_dl
-        self.eval_dls = dict(zip(self.eval_split_names, eval_dls))
+        self.sampler = EpochSampler(len(parts.train_rows), parts.seed, shuffle=parts.shuffle, lengths=parts.lengths,
+                                    group_size=GROUP_BATCHES * cfg.batch_size * accelerator.num_processes)
+        # a DataLoader draws a base seed each time it starts iterating; from the global RNG that would make
+        # a resumed run's dropout masks differ, so the loader gets its own generator
+        train_dl = DataLoader(parts.train_rows, batch_size=cfg.batch_size, sampler=self.sampler,
+                              collate_fn=parts.collate_fn, num_workers=cfg.num_workers,
+                              generator=torch.Generator().manual_seed(parts.seed))
+        optimizer = build_optimizer(parts.model, parts.optimizer, cfg.lr, cfg.weight_decay)
+        self.model, self.optimizer, self.train_dl = accelerator.prepare(parts.model, optimizer, train_dl)
 
-        self.batches_per_epoch = len(train_dl)
+        self.batches_per_epoch = len(self.train_dl)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)
-        if cfg.max_steps:
-            self.total_steps = cfg.max_steps
-        else:
-            self.total_steps = max(1, math.ceil(cfg.num_epochs * self.steps_per_epoch))
+        self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * self.steps_per_epoch))
         # not prepared: Accelerate would step a prepared scheduler once per process per step
-        self.scheduler = build_scheduler(optimizer, cfg, self.total_steps, self.steps_per_epoch)
+        self.scheduler = build_scheduler(self.optimizer, parts.scheduler, self.total_steps, self.steps_per_epoch,
+                                         warmup_steps(cfg.warmup_steps, cfg.warmup_ratio, self.total_steps))
         accelerator.register_for_checkpointing(self.scheduler)
 
-        ev = recipe.evaluation
-        first_split = self.eval_split_names[0] if self.eval_split_names else None
-        metric = ev.metric_for_best or task.info.main_metric
-        self.best_key = metric if "/" in metric else f"{first_split}/{metric}"
-        if ev.greater_is_better is not None:
-            self.greater = ev.greater_is_better
-        else:
-            self.greater = not any(w in metric for w in ("loss", "perplexity", "error"))
         self.state = LoopState()
-        self._tokens_local = 0  # this process, since the last flush
+        self._stop_reason: str | None = None
+        self._stopped_early = False
+        device = accelerator.device
+        self._tokens = torch.zeros((), dtype=torch.int64, device=device)  # this process, since the last flush
+        self._loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
+        self._loss_n = 0
+        self._bad = torch.zeros((), dtype=torch.bool, device=device)  # a non-finite loss in this optimizer step
+        self._first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # the first such step, ever
+        inner = getattr(self.optimizer, "optimizer", self.optimizer)
+        # the fused kernels skip an update on the device when ``found_inf`` is set; fp16's scaler owns it
+        self._device_skip = bool(inner.defaults.get("fused")) and getattr(accelerator, "scaler", None) is None
+
+    # ------------------------------------------------------------------ callbacks' handles
+
+    def request_stop(self, reason: str, early: bool = False) -> None:
+        """Stop after the current optimizer step (a callback's way to end training)."""
+        self._stop_reason = reason
+        self._stopped_early = self._stopped_early or early
+
+    @property
+    def unwrapped_model(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    # ------------------------------------------------------------------ bookkeeping
 
     def _flush_tokens(self) -> None:
-        local = torch.tensor(self._tokens_local, device=self.accelerator.device)
-        self.state.tokens_seen += int(self.accelerator.reduce(local, reduction="sum").item())
-        self._tokens_local = 0
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def save_checkpoint(self) -> Path:
-        acc = self.accelerator
-        final = ckpt.checkpoint_dir(self.ckpt_root, self.state.global_step)
-        if acc.is_main_process:
-            ckpt.temporary_dir(self.ckpt_root, self.state.global_step)  # clears a stale one
-        self._flush_tokens()
-        acc.wait_for_everyone()
-        tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
-        acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
-        if self.carried is not None:
-            torch.save(self.carried, tmp / f"carried_state_{acc.process_index}.pt")
-        acc.wait_for_everyone()
-        if acc.is_main_process:
-            ckpt.commit(tmp, final, dict(vars(self.state)))
-            protect = {Path(self.state.best_checkpoint)} if self.state.best_checkpoint else set()
-            ckpt.prune(self.ckpt_root, self.cfg.save_total_limit, protect)
-        acc.wait_for_everyone()
-        return final
-
-    def resume_from(self, path: Path) -> None:
-        acc = self.accelerator
-        self.accelerator.load_state(str(path))
-        saved = ckpt.read_state(path)
-        self.state = LoopState(**saved)
-        carried = path / f"carried_state_{acc.process_index}.pt"
-        if carried.is_file():
-            self.carried = torch.load(carried, weights_only=False, map_location=acc.device)
-        if acc.is_main_process:  # drop log rows written after this checkpoint by the interrupted run
-            self.history_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.history_path, "w") as f:
-                f.writelines(json.dumps(row) + "\n" for row in self.state.history)
-        acc.print(
-            f"resumed from {path} (step {self.state.global_step}, epoch {self.state.epoch}, "
-            f"batch {self.state.batch_in_epoch}/{self.batches_per_epoch})"
-        )
-
-    # ------------------------------------------------------------------ evaluation
-
-    def evaluate(self) -> dict[str, float]:
-        results: dict[str, float] = {}
-        for split, dl in self.eval_dls.items():
-            metrics, _ = evaluate_split(self.model, dl, self.task, self.accelerator, split)
-            results.update({f"{split}/{k}": v for k, v in metrics.items()})
-        return results
+        total = self.accelerator.reduce(self._tokens.clone(), reduction="sum")
+        self.state.tokens_seen += int(total.item())
+        self._tokens.zero_()
 
     def _record(self, row: dict) -> None:
         self.state.history.append(row)
@@ -249,8 +221,73 @@ class Trainer:
             with open(self.history_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
 
-    def _after_eval(self, metrics: dict[str, float]) -> bool:
-        """Log, track the best metric, checkpoint; return True when early stopping triggers."""
+    def _raise_if_bad(self) -> None:
+        """Read the device's non-finite flag (a host sync: at log steps, evaluations and checkpoints only)."""
+        first = int(self._first_bad.item())
+        if first < 0:
+            return
+        last = ckpt.latest(self.ckpt_root)
+        kept = f"the last good checkpoint is kept at {last}" if last else "no checkpoint had been written yet"
+        raise TrainingError(
+            f"non-finite loss at step {first} (found at step {self.state.global_step}, epoch {self.state.epoch}); "
+            f"that update was skipped and the run stopped before saving anything, {kept}. Try a lower "
+            "training.lr, training.max_grad_norm, or training.mixed_precision=bf16 instead of fp16."
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self) -> Path:
+        self._raise_if_bad()
+        acc = self.accelerator
+        final = ckpt.checkpoint_dir(self.ckpt_root, self.state.global_step)
+        if acc.is_main_process:
+            ckpt.temporary_dir(self.ckpt_root, self.state.global_step)  # clears a stale one
+        self._flush_tokens()
+        self.state.callbacks = self.callbacks.state_dict()
+        acc.wait_for_everyone()
+        tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
+        acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
+        carried = self.step.state_tensors()
+        if carried:
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().cpu().contiguous() for k, v in carried.items()},
+                      str(tmp / STEP_STATE.format(acc.process_index)))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            ckpt.commit(tmp, final, dict(vars(self.state)))
+            protect = {Path(self.state.best_checkpoint)} if self.state.best_checkpoint else set()
+            ckpt.prune(self.ckpt_root, self.cfg.save_total_limit, protect)
+        acc.wait_for_everyone()
+        self.callbacks.call("on_save", self, final)
+        return final
+
+    def resume_from(self, path: Path) -> None:
+        acc = self.accelerator
+        acc.load_state(str(path))
+        saved = ckpt.read_state(path)
+        known = set(LoopState.__dataclass_fields__)
+        self.state = LoopState(**{k: v for k, v in saved.items() if k in known})
+        self.callbacks.load_state_dict(self.state.callbacks)
+        carried = path / STEP_STATE.format(acc.process_index)
+        if carried.is_file():
+            from safetensors.torch import load_file
+
+            self.step.load_state_tensors(load_file(str(carried)), self.unwrapped_model)
+        if acc.is_main_process:  # drop log rows written after this checkpoint by the interrupted run
+            self.history_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.history_path, "w") as f:
+                f.writelines(json.dumps(row) + "\n" for row in self.state.history)
+        acc.print(f"resumed from {path} (step {self.state.global_step}, epoch {self.state.epoch}, "
+                  f"batch {self.state.batch_in_epoch}/{self.batches_per_epoch})")
+
+    # ------------------------------------------------------------------ evaluation
+
+    def evaluate(self) -> dict[str, float]:
+        return self.parts.evaluate(self.model) if self.parts.evaluate is not None else {}
+
+    def _after_eval(self, metrics: dict[str, float]) -> None:
+        """Log, track the best metric, tell the callbacks, checkpoint."""
         st = self.state
         self._record({"step": st.global_step, "epoch": st.epoch, "eval": metrics})
         self.accelerator.log({f"eval/{k}": v for k, v in metrics.items()}, step=st.global_step)
@@ -258,31 +295,62 @@ class Trainer:
             # split/metric only: per-class breakdowns (split/PER/f1, ...) go to the log file, not the console
             f"step {st.global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()) if k.count("/") <= 1)
         )
-        if self.best_key not in metrics:
-            raise HarnessError(
-                f"evaluation.metric_for_best: {self.best_key!r} is not among the computed metrics "
-                f"({', '.join(sorted(metrics))})"
-            )
-        value = metrics[self.best_key]
-        improved = _is_better(value, st.best_metric, self.greater)
-        if improved:
-            st.best_metric, st.best_step = value, st.global_step
-            st.evals_without_improvement = 0
-        else:
-            st.evals_without_improvement += 1
-        if improved or self.cfg.save_steps is None:
-            path = ckpt.checkpoint_dir(self.ckpt_root, st.global_step)
+        improved = False
+        if self.best_key is not None:
+            if self.best_key not in metrics:
+                raise HarnessError(f"evaluation.metric_for_best: {self.best_key!r} is not among the computed metrics "
+                                   f"({', '.join(sorted(metrics))})")
+            value = metrics[self.best_key]
+            improved = _is_better(value, st.best_metric, self.greater)
             if improved:
-                st.best_checkpoint = str(path)
+                st.best_metric, st.best_step = value, st.global_step
+        self.callbacks.call("on_evaluate", self, metrics, improved)
+        if improved or self.cfg.save_steps is None:
+            if improved:
+                st.best_checkpoint = str(ckpt.checkpoint_dir(self.ckpt_root, st.global_step))
             self.save_checkpoint()
-        patience = self.cfg.early_stopping_patience
-        return bool(patience and st.evals_without_improvement >= patience)
 
     # ------------------------------------------------------------------ training
 
+    def _optimizer_step(self) -> None:
+        """Clip and step once gradients are synced; a non-finite loss in the accumulated micro-batches
+        skips the update (on the device where the optimizer can, else after reading the flag)."""
+        acc, cfg = self.accelerator, self.cfg
+        bad = self._bad
+        if acc.num_processes > 1:
+            bad = acc.reduce(bad.to(torch.int32), reduction="sum") > 0
+        self._first_bad = torch.where(bad & (self._first_bad < 0), self.state.global_step + 1, self._first_bad)
+        if not self._device_skip:
+            self._raise_if_bad()
+        if cfg.max_grad_norm:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        if self._device_skip:
+            getattr(self.optimizer, "optimizer", self.optimizer).found_inf = bad.to(torch.float32)
+        self.optimizer.step()
+        if not acc.optimizer_step_was_skipped:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._bad = torch.zeros_like(self._bad)
+
+    def _log_row(self) -> None:
+        st = self.state
+        self._raise_if_bad()
+        row = {
+            "step": st.global_step,
+            "epoch": round(st.epoch + st.batch_in_epoch / self.batches_per_epoch, 4),
+            "loss": float(self._loss_sum.item()) / max(self._loss_n, 1),
+            "lr": self.scheduler.get_last_lr()[0],
+        }
+        self._flush_tokens()
+        self._record(row)
+        self.accelerator.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
+        self._loss_sum.zero_()
+        self._loss_n = 0
+        self.callbacks.call("on_log", self, row)
+        return row
+
     def train(self) -> TrainResult:
         acc, cfg, st = self.accelerator, self.cfg, self.state
-        model, optimizer, scheduler = self.model, self.optimizer, self.scheduler
         eval_every = cfg.eval_steps or self.steps_per_epoch
         save_every = cfg.save_steps
         if acc.is_main_process:
@@ -291,75 +359,62 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.total_steps, initial=st.global_step, disable=not acc.is_local_main_process, desc="train")
-        if self.recipe.evaluation.at_start and st.global_step == 0:
+        if self.parts.evaluate_at_start and st.global_step == 0:
             self._record({"step": 0, "epoch": 0, "eval": self.evaluate()})
+        self.callbacks.call("on_train_begin", self)
 
-        window_loss, window_n = 0.0, 0
-        stopped_early = False
-        done = st.global_step >= self.total_steps
-        model.train()
+        done = st.global_step >= self.total_steps or self._stop_reason is not None
+        self.model.train()
         t0 = time.perf_counter()
         while not done:
             # the prepared loader re-seeds the sampler from its own epoch counter on every pass
             self.train_dl.set_epoch(st.epoch)
-            if st.batch_in_epoch == 0:
-                self.carried = None  # each epoch's streams start from a zero state
             dl = self.train_dl
-            if st.batch_in_epoch:
+            if st.batch_in_epoch == 0:
+                self.step.start_epoch()  # each epoch's streams start from a zero state
+                self.callbacks.call("on_epoch_begin", self)
+            else:
                 dl = acc.skip_first_batches(self.train_dl, st.batch_in_epoch)
+            starting = True  # the next micro-batch opens an optimizer step
             for batch in dl:
-                with acc.accumulate(model):
-                    if self.task.stateful:
-                        outputs = model(**batch, past_key_values=self.carried)
-                        self.carried = outputs.past_key_values.detach()  # truncated BPTT
-                    else:
-                        outputs = model(**batch)
-                    loss = outputs.loss
-                    self._check_finite(loss)
-                    acc.backward(loss)
-                    if acc.sync_gradients and cfg.max_grad_norm:
-                        acc.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                    optimizer.step()
-                    if acc.sync_gradients and not acc.optimizer_step_was_skipped:
-                        scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
+                if starting:
+                    self.callbacks.call("on_step_begin", self)
+                with acc.accumulate(self.model):
+                    loss = self.step(self.model, batch, self.loss, acc)
+                    self._bad |= ~torch.isfinite(loss)
+                    self._loss_sum += loss.to(self._loss_sum.dtype)
+                    self._loss_n += 1
+                    self._tokens += self.parts.num_tokens(batch)
+                    if acc.sync_gradients:
+                        self._optimizer_step()
                 st.batch_in_epoch += 1
-                self._tokens_local += self.task.num_tokens(batch)
-                window_loss += loss.detach().float().item()
-                window_n += 1
+                starting = acc.sync_gradients
                 if not acc.sync_gradients:
                     continue
                 st.global_step += 1
                 bar.update(1)
-                if st.batch_in_epoch >= self.batches_per_epoch:
+                end_of_epoch = st.batch_in_epoch >= self.batches_per_epoch
+                if end_of_epoch:
                     st.epoch, st.batch_in_epoch = st.epoch + 1, 0
                 if st.global_step % cfg.log_steps == 0 or st.global_step == self.total_steps:
-                    row = {
-                        "step": st.global_step,
-                        "epoch": round(st.epoch + st.batch_in_epoch / self.batches_per_epoch, 4),
-                        "loss": window_loss / max(window_n, 1),
-                        "lr": scheduler.get_last_lr()[0],
-                    }
-                    self._flush_tokens()
-                    self._record(row)
-                    acc.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
+                    row = self._log_row()
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
-                    window_loss, window_n = 0.0, 0
+                self.callbacks.call("on_step_end", self)
                 finished = st.global_step >= self.total_steps
                 if st.global_step % eval_every == 0 or finished:
                     st.train_seconds += time.perf_counter() - t0
-                    stop = self._after_eval(self.evaluate())
+                    self._raise_if_bad()
+                    self._after_eval(self.evaluate())
                     t0 = time.perf_counter()
-                    if stop:
-                        acc.print(
-                            f"early stopping: {self.best_key} did not improve for "
-                            f"{st.evals_without_improvement} evaluations"
-                        )
-                        stopped_early = finished = True
                 elif save_every and st.global_step % save_every == 0:
                     st.train_seconds += time.perf_counter() - t0
                     self.save_checkpoint()
                     t0 = time.perf_counter()
+                if end_of_epoch:
+                    self.callbacks.call("on_epoch_end", self)
+                if self._stop_reason is not None:
+                    acc.print(self._stop_reason)
+                    finished = True
                 if finished:
                     done = True
                     break
@@ -368,20 +423,9 @@ class Trainer:
                 if st.batch_in_epoch:
                     st.epoch, st.batch_in_epoch = st.epoch + 1, 0
         st.train_seconds += time.perf_counter() - t0
+        self._raise_if_bad()
         self._flush_tokens()
         bar.close()
+        self.callbacks.call("on_train_end", self)
         best = Path(st.best_checkpoint) if st.best_checkpoint else None
-        return TrainResult(state=st, stopped_early=stopped_early, best_checkpoint=best)
-
-    def _check_finite(self, loss: torch.Tensor) -> None:
-        bad = torch.tensor(float(not torch.isfinite(loss.detach()).all()), device=loss.device)
-        if self.accelerator.num_processes > 1:
-            bad = self.accelerator.reduce(bad, reduction="sum")
-        if bad.item():
-            last = ckpt.latest(self.ckpt_root)
-            kept = f"the last good checkpoint is kept at {last}" if last else "no checkpoint had been written yet"
-            raise TrainingError(
-                f"non-finite loss ({loss.item()}) at step {self.state.global_step + 1} (epoch {self.state.epoch}, "
-                f"batch {self.state.batch_in_epoch}); stopped before the update, {kept}. "
-                "Try a lower training.lr, training.max_grad_norm, or training.mixed_precision=bf16 instead of fp16."
-            )
+        return TrainResult(state=st, stopped_early=self._stopped_early, best_checkpoint=best)

@@ -1,11 +1,18 @@
-"""Optimizers and learning-rate schedules named in ``training``."""
+"""Optimizers and learning-rate schedules, as registry components (sections ``optimizer`` and ``scheduler``).
+
+The runner makes the parameter groups (weight decay ``training.weight_decay`` everywhere except biases and
+normalisation weights) and passes ``training.lr``; the recipe's ``optimizer:`` section names the optimizer
+and its own arguments (``{component: adamw, betas: [0.9, 0.98]}``). A schedule gets the optimizer, the total
+and per-epoch optimizer steps and the warmup steps (``training.warmup_steps``, or ``warmup_ratio`` of the
+total); ``scheduler:`` names it.
+"""
 
 from __future__ import annotations
 
 import torch
-from transformers import get_scheduler
 
-from harness.config.schema import TrainingConfig
+from harness import registry
+from harness.registry import register
 
 _NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight", "norm.weight")
 
@@ -21,30 +28,87 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainingConfig) -> torch.optim.Optimizer:
-    groups = parameter_groups(model, cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        # the fused kernel: 72 → 15 ms per step for MiniLM on CPU, and no per-tensor temporaries
-        # (scripts/bench_loop.py); the HF Trainer uses it too
-        params = [p for g in groups for p in g["params"]]
-        fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=fused or None)
-    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+def _fusable(params) -> bool:
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for g in params for p in g["params"])
 
 
-def warmup_steps(cfg: TrainingConfig, total_steps: int) -> int:
-    return cfg.warmup_steps or int(round(cfg.warmup_ratio * total_steps))
+@register("optimizer", "adamw", runner_args=("params", "lr"))
+def adamw(params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, fused: bool | None = None):
+    """``torch.optim.AdamW``. ``fused`` (default: wherever every parameter is a float tensor on a CPU or
+    CUDA device) runs one kernel for all parameters — 72 → 15 ms per step for MiniLM on CPU
+    (scripts/bench_loop.py), the HF Trainer's default too — and lets the loop skip a non-finite update on
+    the device, without waiting for the host."""
+    if fused is None:
+        fused = _fusable(params)
+    return torch.optim.AdamW(params, lr=lr, betas=tuple(betas), eps=eps, fused=fused or None)
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainingConfig, total_steps: int, steps_per_epoch: int = 1):
-    if cfg.scheduler == "step":  # warmup, then constant until decay_after_epochs, then × decay_rate per epoch
-        warm = warmup_steps(cfg, total_steps)
+@register("optimizer", "sgd", runner_args=("params", "lr"))
+def sgd(params, lr: float, momentum: float = 0.0, nesterov: bool = False, dampening: float = 0.0):
+    """``torch.optim.SGD`` (Zaremba et al.'s PTB recipes: plain SGD, no momentum)."""
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening)
 
-        def factor(step: int) -> float:
-            if step < warm:
-                return step / max(1, warm)
-            return cfg.decay_rate ** max(0, step // steps_per_epoch + 1 - cfg.decay_after_epochs)
 
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    name = {"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler)
-    return get_scheduler(name, optimizer, num_warmup_steps=warmup_steps(cfg, total_steps), num_training_steps=total_steps)
+def build_optimizer(model: torch.nn.Module, spec: dict, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the model's trainable parameters."""
+    return registry.build("optimizer", spec, params=parameter_groups(model, weight_decay), lr=lr)
+
+
+def describe(optimizer: torch.optim.Optimizer) -> str:
+    """``torch.optim.AdamW (fused)`` — which implementation a run actually used, for reports."""
+    inner = getattr(optimizer, "optimizer", optimizer)  # an Accelerate wrapper
+    cls = type(inner)
+    defaults = inner.defaults
+    impl = "fused" if defaults.get("fused") else "foreach" if defaults.get("foreach") else "default implementation"
+    return f"{cls.__module__.replace('.adamw', '').replace('.sgd', '')}.{cls.__name__} ({impl})"
+
+
+def warmup_steps(warmup: int, ratio: float, total_steps: int) -> int:
+    return warmup or int(round(ratio * total_steps))
+
+
+_SCHEDULE_ARGS = ("optimizer", "total_steps", "steps_per_epoch", "warmup_steps")
+
+
+def _hf(name: str, optimizer, total_steps: int, warmup: int, **kwargs):
+    from transformers import get_scheduler
+
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=total_steps,
+                         scheduler_specific_kwargs=kwargs or None)
+
+
+@register("scheduler", "linear", runner_args=_SCHEDULE_ARGS)
+def linear(optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int):
+    """Linear warmup from 0, then linear decay to 0 at the last step."""
+    return _hf("linear", optimizer, total_steps, warmup_steps)
+
+
+@register("scheduler", "cosine", runner_args=_SCHEDULE_ARGS)
+def cosine(optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int, num_cycles: float = 0.5):
+    """Linear warmup, then a cosine from the peak lr to 0 (``num_cycles`` 0.5: half a period)."""
+    return _hf("cosine", optimizer, total_steps, warmup_steps, num_cycles=num_cycles)
+
+
+@register("scheduler", "constant", runner_args=_SCHEDULE_ARGS)
+def constant(optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int):
+    """Linear warmup, then the peak lr throughout."""
+    return _hf("constant_with_warmup", optimizer, total_steps, warmup_steps)
+
+
+@register("scheduler", "step", runner_args=_SCHEDULE_ARGS)
+def step(optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int, decay_rate: float = 0.5,
+         decay_after_epochs: int = 4):
+    """Warmup, then constant until ``decay_after_epochs`` epochs are done, then × ``decay_rate`` per epoch
+    (Zaremba et al.'s PTB schedule)."""
+
+    def factor(s: int) -> float:
+        if s < warmup_steps:
+            return s / max(1, warmup_steps)
+        return decay_rate ** max(0, s // steps_per_epoch + 1 - decay_after_epochs)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_scheduler(optimizer, spec: dict, total_steps: int, steps_per_epoch: int, warmup: int):
+    return registry.build("scheduler", spec, optimizer=optimizer, total_steps=total_steps,
+                          steps_per_epoch=steps_per_epoch, warmup_steps=warmup)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
 import pytest
 
-from harness.config import components
+from harness import registry
 from harness.config.loader import load_recipe
 from harness.config.schema import validate
 
@@ -21,19 +22,16 @@ def test_recipes_folder_has_recipes():
 
 @pytest.fixture
 def no_component_calls(monkeypatch):
-    """Validation may resolve components and read their signatures, never call them (no data, no weights)."""
-    real = components.resolve
+    """Validation may resolve data and model components and read their signatures, never call them (no
+    data, no weights)."""
+    for section in ("data", "model"):
+        for entry in list(registry.entries(section)):
 
-    def resolve(section, name):
-        fn = real(section, name)
+            def guarded(*args, _name=entry.name, _section=section, **kwargs):
+                raise AssertionError(f"validation called the {_section} component {_name!r}")
 
-        @functools.wraps(fn)
-        def guarded(*args, **kwargs):
-            raise AssertionError(f"validation called the {section} component {name!r}")
-
-        return guarded
-
-    monkeypatch.setattr(components, "resolve", resolve)
+            functools.update_wrapper(guarded, entry.target)
+            monkeypatch.setitem(registry._ENTRIES[section], entry.name, dataclasses.replace(entry, target=guarded))
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=[str(p.relative_to(REPO / "recipes")) for p in RECIPES])

@@ -3,6 +3,7 @@ BiLSTM-CRF / MiniLM tagger trained end to end through the harness on generated C
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 
@@ -15,6 +16,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 from conftest import run_harness
 from harness.data.ner import TaggingCollator, case_class, conll_ner, ordered_labels
 from harness.errors import DataError
+from harness.generation import constrained_viterbi
 
 FIRST = ["John", "Mary", "Alan", "Grace", "Ada", "Linus"]
 LAST = ["Smith", "Turing", "Hopper", "Lovelace"]
@@ -111,7 +113,7 @@ def test_long_sentences_are_windowed_not_truncated(task, minilm_tokenizer):
 
 
 def test_collator_pads_char_ids_with_the_positions(task):
-    from harness.models.rnn.builders import sequence_tagger
+    from harness.models.rnn_tagger.builders import sequence_tagger
 
     model, tokenizer = sequence_tagger(task, embedding_size=8, hidden_size=4, char_embedding_size=4, char_hidden_size=2)
     task.configure_for(model)
@@ -174,7 +176,7 @@ def test_case_features_ride_on_token_types_and_start_as_the_checkpoint(tmp_path,
 @pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")  # PEFT calls it
 def test_case_features_with_lora_reload_from_the_adapter(tmp_path, task):
     from harness.models.pretrained import load_saved, token_classifier
-    from harness.training.peft_glue import apply_peft
+    from harness.training.peft import apply_peft
 
     torch.manual_seed(0)
     model, tokenizer = token_classifier(task, "sentence-transformers/all-MiniLM-L6-v2", case_features=True)
@@ -202,10 +204,17 @@ def _valid_iob2(tags) -> bool:
     return True
 
 
+def _decoder(task):
+    """What the tagging evaluator hands word_predictions for ``decoding: constrained``."""
+    labels = [task.id2label[i] for i in range(len(task.id2label))]
+    return functools.partial(constrained_viterbi, labels=labels, scheme=task.info.extra["scheme"])
+
+
 def test_constrained_decoding_is_the_best_valid_sequence(task):
     import itertools
 
     labels = [task.id2label[i] for i in range(len(task.id2label))]
+    decode = _decoder(task)
     rng = np.random.default_rng(0)
     for n in (1, 2, 3, 4):
         for _ in range(5):
@@ -213,13 +222,13 @@ def test_constrained_decoding_is_the_best_valid_sequence(task):
             best = max((p for p in itertools.product(range(len(labels)), repeat=n)
                         if _valid_iob2([labels[t] for t in p])),
                        key=lambda p: sum(scores[i, t] for i, t in enumerate(p)))
-            assert task.constrained_decode([scores])[0].tolist() == list(best)
+            assert decode([scores])[0].tolist() == list(best)
     # an argmax reading that breaks the scheme is repaired: O I-PER -> O B-PER when B-PER is close behind
     scores = np.log(np.full((2, len(labels)), 0.01))
     scores[0, labels.index("O")] = np.log(0.9)
     scores[1, labels.index("I-PER")], scores[1, labels.index("B-PER")] = np.log(0.5), np.log(0.4)
-    assert [labels[t] for t in task.constrained_decode([scores, scores[:0]])[0]] == ["O", "B-PER"]
-    assert task.constrained_decode([scores[:0]])[0].tolist() == []
+    assert [labels[t] for t in decode([scores, scores[:0]])[0]] == ["O", "B-PER"]
+    assert decode([scores[:0]])[0].tolist() == []
 
 
 def test_constrained_word_predictions_read_first_sub_tokens(files, minilm_tokenizer):
@@ -229,11 +238,13 @@ def test_constrained_word_predictions_read_first_sub_tokens(files, minilm_tokeni
     rng = np.random.default_rng(1)
     k = len(task.id2label)
     rows = [np.log(rng.dirichlet(np.ones(k) * 0.3, size=len(ids))) for ids in tokenized["validation"]["input_ids"]]
-    words = task.word_predictions("validation", rows)
+    with pytest.raises(ValueError, match="decode"):
+        task.word_predictions("validation", rows)  # scores, and no decoder to read them with
+    words = task.word_predictions("validation", rows, decode=_decoder(task))
     assert all(_valid_iob2(tags) for tags in words)
     for (sentence, start, wids), row in list(zip(task._rows["validation"], rows))[:10]:
         first = [i for i, w in enumerate(wids) if w is not None and (i == 0 or wids[i - 1] != w)]
-        expect = task.constrained_decode([row[first]])[0]
+        expect = _decoder(task)([row[first]])[0]
         assert words[sentence][start:start + len(first)] == [task.id2label[int(t)] for t in expect]
     with pytest.raises(DataError, match="data.decoding"):
         conll_ner(str(files["train"]), decoding="viterbi")
@@ -287,7 +298,7 @@ def _recipe(tmp_path, files, name, model, data=None, **training):
         "data": {"component": "conll_ner", "train_file": str(files["train"]), "validation_file": str(files["valid"]),
                  "test_file": str(files["test"]), **(data or {})},
         "model": model,
-        "training": {"optimizer": "adamw", "lr": 0.02, "batch_size": 8, "num_epochs": 12, "log_steps": 50, **training},
+        "training": {"lr": 0.02, "batch_size": 8, "num_epochs": 12, "log_steps": 50, **training},
         "evaluation": {"splits": ["validation", "test"], "predict_splits": ["test"], "load_best_at_end": True},
         "tracking": {"report_to": []},
     }

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
+from harness import registry
 from harness.errors import DataError, HarnessError
 from harness.models.ngram import NgramLM, NgramWarning, ngram_lm
 
@@ -140,5 +141,5 @@ def test_component_refuses_a_non_lm_task():
 
     with pytest.raises(HarnessError, match="language-modelling data component"):
         ngram_lm(NotLM())
-    assert getattr(ngram_lm, "count_based") is True
+    assert registry.entry("model", "ngram_lm").meta["procedure"] == "counting"
     assert isinstance(ngram_lm(None, order=2), NgramLM)

@@ -10,12 +10,13 @@ import pytest
 import yaml
 from datasets import DatasetDict
 
-from harness.config import components
+from harness import registry
 from harness.config.loader import load_recipe
 from harness.config.schema import validate
 from harness.data.lm import LMTextTask, lm_text
 from harness.errors import DataError, HarnessError, RecipeError
-from harness.models.ngram import NgramLM
+from harness.models.ngram import NgramLM, ngram_lm
+from harness.run import procedure_of
 from harness.training import counting
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,10 +40,10 @@ def files(tmp_path):
 
 
 @pytest.fixture
-def registered(monkeypatch):
+def registered():
     """The short names the harness registers for these components."""
-    monkeypatch.setitem(components.REGISTRY["data"], "lm_text", "harness.data.lm:lm_text")
-    monkeypatch.setitem(components.REGISTRY["model"], "ngram_lm", "harness.models.ngram:ngram_lm")
+    assert registry.resolve("data", "lm_text") is lm_text
+    assert registry.resolve("model", "ngram_lm") is ngram_lm
 
 
 # ------------------------------------------------------------------------ lm_text
@@ -111,7 +112,7 @@ def recipe_for(tmp_path, files, **model) -> Path:
 
 def test_fit_and_report_writes_the_run(tmp_path, files, registered):
     recipe = validate(load_recipe(recipe_for(tmp_path, files)))
-    assert counting.is_count_based(recipe)
+    assert procedure_of(recipe) is counting.Counting
     report = counting.fit_and_report(recipe)
     out = tmp_path / "run"
     assert report == out / "report.md"
@@ -155,4 +156,4 @@ def test_shipped_recipe_validates(monkeypatch, tmp_path, registered):
     recipe = validate(load_recipe(REPO / "recipes" / "lm" / "ngram_kn5_ptb.yaml"))
     assert recipe.model_args["order"] == 5 and recipe.model_args["smoothing"] == "modified_kneser_ney"
     assert recipe.data_args["train_file"] == str(tmp_path / "data" / "ptb" / "ptb.train.txt")
-    assert counting.is_count_based(recipe)
+    assert procedure_of(recipe) is counting.Counting

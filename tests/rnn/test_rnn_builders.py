@@ -16,7 +16,8 @@ from transformers import (
     AutoTokenizer,
 )
 
-from harness.config import components
+from harness import registry
+from harness.config.checking import check_args
 from harness.data.base import TaskInfo
 from harness.data.synthetic import synthetic_classification
 from harness.models.rnn.builders import rnn_causal_lm, rnn_classifier, rnn_tagger
@@ -72,18 +73,19 @@ def test_classifier_and_tagger_builders(task, tmp_path):
 
 
 def test_builders_are_recipe_components():
-    fn = components.resolve("model", "harness.models.rnn.builders:rnn_classifier")
+    entry = registry.entry("model", "rnn_classifier")
+    assert entry.target is rnn_classifier and entry.runner_args == ("task",)
     errors: list[str] = []
-    args = components.check_args(fn, {"cell": "gru", "hidden_size": 8}, "model", errors)
+    args = check_args(entry.target, {"cell": "gru", "hidden_size": 8}, "model", errors, entry.runner_args)
     assert not errors and args == {"cell": "gru", "hidden_size": 8}
-    components.check_args(fn, {"cell": "transformer"}, "model", errors)
+    check_args(entry.target, {"cell": "transformer"}, "model", errors, entry.runner_args)
     assert errors and "model.cell" in errors[0]
 
 
 def test_rnn_classifier_trains_through_the_harness_loop(write_recipe, tmp_path):
     recipe = write_recipe(
         "rnn",
-        model={"component": "harness.models.rnn.builders:rnn_classifier", "cell": "lstm",
+        model={"component": "rnn_classifier", "cell": "lstm",
                "embedding_size": 32, "hidden_size": 32},
         training={"lr": 1e-2, "num_epochs": 3},
     )

@@ -13,7 +13,7 @@ from conftest import run_harness
 from datasets import Dataset, DatasetDict
 
 from harness.models.rnn import RNNConfig, RNNForCausalLM, RNNForSequenceClassification, RNNModel
-from harness.models.rnn.diagnostics import REPORT_FILES, report_gradient_norms
+from harness.models.rnn.diagnostics import REPORT_FILES, gradient_norms_section, report_gradient_norms
 from harness.report import write_report
 
 
@@ -29,7 +29,8 @@ def test_rnn_lm_run_writes_the_gradient_plot_into_its_report(tmp_path):
         "data": {"component": "lm_text", "train_file": str(tmp_path / "train.txt"),
                  "validation_file": str(tmp_path / "valid.txt")},
         "model": {"component": "rnn_lm", "cell": "lstm", "embedding_size": 16, "hidden_size": 16, "num_layers": 2},
-        "training": {"optimizer": "sgd", "lr": 1.0, "batch_size": 4, "max_length": 10, "num_epochs": 1},
+        "optimizer": {"component": "sgd"},
+        "training": {"lr": 1.0, "batch_size": 4, "max_length": 10, "num_epochs": 1},
         "tracking": {"report_to": []},
     }))
     proc = run_harness("train", str(recipe))
@@ -82,7 +83,7 @@ def test_input_ids_rows_are_read_as_one_stream_and_the_report_renders(tmp_path):
     assert info["split"] == "validation" and info["steps"] == 40 and info["rows"] == 3
     assert json.loads((tmp_path / "gradient_norms.json").read_text()) == info
     assert set(info["fraction_left"]["layer_2"]) == {"10", "25"}  # 50 is past the 40 measured steps
-    path = write_report(tmp_path, "t", {"validation/perplexity": 1.0}, [], {}, info)
+    path = write_report(tmp_path, "t", {"validation/perplexity": 1.0}, [], {}, [gradient_norms_section(info)])
     text = path.read_text()
     assert "| fraction left at distance | 10 | 25 |" in text and "gradient_norms.png" in text
     assert "gradient_norms.png" not in write_report(tmp_path, "t", {}, [], {}).read_text()

@@ -48,9 +48,10 @@ def _recipe(tmp_path, name, **training):
                  "validation_file": str(tmp_path / "valid.txt")},
         "model": {"component": "rnn_lm", "cell": "lstm", "embedding_size": 16, "hidden_size": 16,
                   "num_layers": 2, "dropout": 0.1},
-        "training": {"optimizer": "sgd", "lr": 1.0, "batch_size": 4, "max_length": 10, "num_epochs": 2,
-                     "max_grad_norm": 5.0, "scheduler": "step", "decay_after_epochs": 1, "eval_steps": 25,
-                     "save_total_limit": 20, **training},
+        "training": {"lr": 1.0, "batch_size": 4, "max_length": 10, "num_epochs": 2,
+                     "max_grad_norm": 5.0, "eval_steps": 25, "save_total_limit": 20, **training},
+        "optimizer": {"component": "sgd"},
+        "scheduler": {"component": "step", "decay_after_epochs": 1},
         "tracking": {"report_to": []},
     }
     path = tmp_path / f"{name}.yaml"
@@ -69,7 +70,7 @@ def test_lstm_lm_trains_with_carried_state_and_resumes_exactly(tmp_path):
     # resume from a mid-epoch checkpoint (its carried LSTM state included): same final weights
     ckpts = sorted((tmp_path / "full" / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     mid = next(p for p in ckpts if int(p.name.split("-")[1]) == 25)
-    assert list(mid.glob("carried_state_*.pt"))
+    assert list(mid.glob("step_state_*.safetensors")) and not list(mid.glob("*.pt"))
     (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
     shutil.copytree(mid, tmp_path / "resumed" / "checkpoints" / mid.name)
     proc = run_harness("train", str(_recipe(tmp_path, "resumed")), "training.resume=auto")

@@ -7,10 +7,9 @@ import json
 import pytest
 import torch
 
-from harness.config.schema import TrainingConfig
 from harness.training import checkpoint as ckpt
 from harness.training.loop import EpochSampler
-from harness.training.optim import build_optimizer, build_scheduler, parameter_groups
+from harness.training.optim import build_optimizer, build_scheduler, describe, parameter_groups, warmup_steps
 
 
 def _make(root, step):
@@ -58,9 +57,8 @@ def test_no_weight_decay_on_biases_and_norms():
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "constant"])
 def test_schedules_warm_up_then_follow_their_shape(name):
-    cfg = TrainingConfig(lr=1.0, scheduler=name, warmup_steps=4)
-    opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
-    sched = build_scheduler(opt, cfg, total_steps=20)
+    opt = build_optimizer(torch.nn.Linear(2, 2), {"component": "adamw"}, lr=1.0, weight_decay=0.0)
+    sched = build_scheduler(opt, {"component": name}, total_steps=20, steps_per_epoch=1, warmup=4)
     lrs = []
     for _ in range(20):
         lrs.append(sched.get_last_lr()[0])
@@ -77,8 +75,13 @@ def test_schedules_warm_up_then_follow_their_shape(name):
 
 def test_sgd_and_adamw():
     lin = torch.nn.Linear(2, 2)
-    assert isinstance(build_optimizer(lin, TrainingConfig(optimizer="sgd", momentum=0.9)), torch.optim.SGD)
-    assert isinstance(build_optimizer(lin, TrainingConfig()), torch.optim.AdamW)
+    sgd = build_optimizer(lin, {"component": "sgd", "momentum": 0.9}, lr=0.1, weight_decay=0.0)
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.9 and sgd.defaults["lr"] == 0.1
+    adamw = build_optimizer(lin, {"component": "adamw", "betas": (0.9, 0.98)}, lr=1e-3, weight_decay=0.01)
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.defaults["betas"] == (0.9, 0.98)
+    assert adamw.defaults["fused"] and describe(adamw) == "torch.optim.AdamW (fused)"
+    assert describe(sgd) == "torch.optim.SGD (default implementation)"
+    assert warmup_steps(0, 0.1, 95) == 10 and warmup_steps(3, 0.1, 95) == 3
 
 
 def test_epoch_sampler_depends_only_on_seed_and_epoch():
@@ -134,9 +137,9 @@ def test_mixed_precision_auto_resolves_to_what_the_hardware_has(monkeypatch):
 
 
 def test_step_schedule_halves_each_epoch_after_the_first_four():
-    cfg = TrainingConfig(lr=1.0, scheduler="step", decay_rate=0.5, decay_after_epochs=4)
-    opt = build_optimizer(torch.nn.Linear(2, 2), cfg)
-    sched = build_scheduler(opt, cfg, total_steps=70, steps_per_epoch=10)
+    opt = build_optimizer(torch.nn.Linear(2, 2), {"component": "sgd"}, lr=1.0, weight_decay=0.0)
+    spec = {"component": "step", "decay_rate": 0.5, "decay_after_epochs": 4}
+    sched = build_scheduler(opt, spec, total_steps=70, steps_per_epoch=10, warmup=0)
     lrs = []
     for _ in range(70):
         lrs.append(sched.get_last_lr()[0])

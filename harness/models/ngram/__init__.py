@@ -19,8 +19,8 @@ Public API::
     lm.logprobs("the cat sat")                                              # natural log, + </s>
     lm.sample(3, seed=0); lm.to_arpa("lm.arpa"); NgramLM.from_arpa("lm.arpa")
 
-``ngram_lm`` is the recipe component (``model.component: ngram_lm``); the harness fits it with
-:func:`harness.training.counting.fit_and_report` instead of the gradient loop.
+``ngram_lm`` is the recipe component (``model.component: ngram_lm``); its registry entry names the
+``counting`` procedure (:mod:`harness.training.counting`), which fits it instead of the gradient loop.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Literal
 
 from harness.errors import HarnessError
+from harness.registry import register
 from harness.models.ngram.arpa import read_arpa, write_arpa
 from harness.models.ngram.modeling_ngram import SMOOTHING, NgramLM, Scores, check_vocabulary
 from harness.models.ngram.smoothing import BackoffTables, NgramWarning
@@ -37,6 +38,7 @@ __all__ = ["NgramLM", "Scores", "ngram_lm", "read_arpa", "write_arpa", "check_vo
            "NgramWarning", "Vocabulary", "SMOOTHING", "UNK", "BOS", "EOS"]
 
 
+@register("model", "ngram_lm", runner_args=("task",), procedure="counting")
 def ngram_lm(
     task,
     order: int = 3,
@@ -57,6 +59,3 @@ def ngram_lm(
         raise HarnessError(f"ngram_lm needs a language-modelling data component (lm_text), got task {name!r}")
     return NgramLM(order=order, smoothing=smoothing, k=k, discount=discount, unk_threshold=unk_threshold)
 
-
-#: marks the component as count-based: the harness fits it in harness.training.counting, not the loop
-ngram_lm.count_based = True  # type: ignore[attr-defined]

@@ -1,19 +1,13 @@
 """The recurrent family (vanilla RNN, GRU, LSTM, bidirectional encoders) as ``transformers`` models.
 
-Importing this package registers ``model_type = "harness_rnn"`` with the Auto classes, so a saved model
-loads with ``AutoConfig`` / ``AutoModel`` / ``AutoModelForCausalLM`` /
-``AutoModelForSequenceClassification`` / ``AutoModelForTokenClassification``; the BiLSTM-CRF tagger
-(``model_type = "harness_rnn_tagger"``) loads with ``AutoModelForTokenClassification``.
+Importing this package registers ``model_type = "harness_rnn"`` with the Auto classes (``AutoConfig`` /
+``AutoModel`` / ``AutoModelForCausalLM`` / ``AutoModelForSequenceClassification`` /
+``AutoModelForTokenClassification``), the recipe builders ``rnn_lm``, ``rnn_classifier``, ``rnn_tagger``
+(:mod:`.builders`), and the report hook that plots the gradient through time of a trained recurrent LM
+(:mod:`.diagnostics`). The BiLSTM-CRF tagger is its own package, :mod:`harness.models.rnn_tagger`.
 """
 
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    AutoModelForCausalLM,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
-)
-
+from harness.models.rnn import builders, diagnostics  # noqa: F401  (register the builders and the report hook)
 from harness.models.rnn.configuration_rnn import RNNConfig
 from harness.models.rnn.modeling_rnn import (
     RNNForCausalLM,
@@ -24,15 +18,15 @@ from harness.models.rnn.modeling_rnn import (
     RNNState,
     reference_cell_step,
 )
-from harness.models.rnn.tagger import RNNTaggerConfig, RNNTaggerForTokenClassification
+from harness.registry import register_auto
 
-AutoConfig.register(RNNConfig.model_type, RNNConfig, exist_ok=True)
-AutoModel.register(RNNConfig, RNNModel, exist_ok=True)
-AutoModelForCausalLM.register(RNNConfig, RNNForCausalLM, exist_ok=True)
-AutoModelForSequenceClassification.register(RNNConfig, RNNForSequenceClassification, exist_ok=True)
-AutoModelForTokenClassification.register(RNNConfig, RNNForTokenClassification, exist_ok=True)
-AutoConfig.register(RNNTaggerConfig.model_type, RNNTaggerConfig, exist_ok=True)
-AutoModelForTokenClassification.register(RNNTaggerConfig, RNNTaggerForTokenClassification, exist_ok=True)
+register_auto(
+    RNNConfig,
+    AutoModel=RNNModel,
+    AutoModelForCausalLM=RNNForCausalLM,
+    AutoModelForSequenceClassification=RNNForSequenceClassification,
+    AutoModelForTokenClassification=RNNForTokenClassification,
+)
 
 __all__ = [
     "RNNConfig",
@@ -42,7 +36,5 @@ __all__ = [
     "RNNForCausalLM",
     "RNNForSequenceClassification",
     "RNNForTokenClassification",
-    "RNNTaggerConfig",
-    "RNNTaggerForTokenClassification",
     "reference_cell_step",
 ]

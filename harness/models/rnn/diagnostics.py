@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.models.rnn.modeling_rnn import RNNForCausalLM, RNNModel, reference_cell_step
+from harness.registry import register
 
 
 def _base(model) -> RNNModel:
@@ -240,7 +241,8 @@ def report_gradient_norms(
     ``gradient_norms.json`` (the raw norms and the fractions left) into ``output_dir``. Earlier copies
     of both files are removed first, so a report never shows another run's curve.
 
-    Returns the JSON's content (for :func:`harness.report.write_report`), or None when skipped. A failure
+    Returns the JSON's content (:func:`gradient_norms_section` turns it into the report's section), or None
+    when skipped. A failure
     of the measurement is a warning, never the run's failure. Call it on the main process only.
     """
     output_dir = Path(output_dir)
@@ -289,5 +291,37 @@ def report_gradient_norms(
         return None
 
 
+def gradient_norms_section(info: dict) -> list[str]:
+    """Markdown for ``gradient_norms.png`` from the summary that :func:`report_gradient_norms` returned."""
+    layers = info["fraction_left"]
+    distances = sorted({int(d) for fr in layers.values() for d in fr})
+    top = len(layers)
+    lines = [
+        "", "## Gradient through time", "",
+        f"How far back the error signal reaches in the trained model: the loss is the cross-entropy of the "
+        f"last token only, on {info['rows']} row(s) × {info['steps']} steps from the start of the "
+        f"`{info['split']}` split; the plot shows ‖∂L/∂h_t‖ of each layer against the distance T − t from "
+        f"that step, divided by its value at distance 0 — the fraction of the signal that backpropagation "
+        f"through time carries d steps back (log scale, mean over the rows). Raw numbers: "
+        f"`gradient_norms.json`.",
+    ]
+    if distances:
+        lines += ["", "| fraction left at distance | " + " | ".join(str(d) for d in distances) + " |"]
+        lines += ["|---" * (len(distances) + 1) + "|"]
+        for i, fr in enumerate(reversed(list(layers.values()))):  # the top layer first
+            label = f"layer {top - i}" + (" (top)" if i == 0 else "")
+            cells = [fr.get(str(d)) for d in distances]
+            lines.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:.2e}" for v in cells) + " |")
+    lines += ["", "![gradient norms against distance](gradient_norms.png)"]
+    return lines
+
+
+@register("report", "gradient_through_time")
+def gradient_report(model, tokenized: Mapping, splits: Sequence[str], output_dir: str | Path) -> list[str] | None:
+    """The run report's hook: the "Gradient through time" section for a trained recurrent LM, else None."""
+    info = report_gradient_norms(model, tokenized, splits, output_dir)
+    return gradient_norms_section(info) if info else None
+
+
 __all__ = ["REPORT_DISTANCES", "REPORT_ROWS", "REPORT_STEPS", "gradient_norms", "plot_gradient_norms",
-           "report_gradient_norms", "unrolled_forward"]
+           "report_gradient_norms", "gradient_norms_section", "gradient_report", "unrolled_forward"]

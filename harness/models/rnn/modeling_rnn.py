@@ -121,6 +121,23 @@ class RNNState:
     def to(self, *args, **kwargs) -> "RNNState":
         return self._map(lambda t: t.to(*args, **kwargs))
 
+    # --- checkpoints (truncated BPTT carries the state across a resume) ------------------------------
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The state as named tensors (safetensors can store them): ``hidden.<l>``, ``cell.<l>``, ``seen_tokens``."""
+        out = {f"hidden.{i}": h.detach().contiguous() for i, h in enumerate(self.hidden)}
+        for i, c in enumerate(self.cell or []):
+            out[f"cell.{i}"] = c.detach().contiguous()
+        out["seen_tokens"] = torch.tensor(self.seen_tokens, dtype=torch.int64)
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "RNNState":
+        """The inverse of :meth:`to_tensors`."""
+        layers = sum(1 for k in tensors if k.startswith("hidden."))
+        hidden = [tensors[f"hidden.{i}"] for i in range(layers)]
+        cell = [tensors[f"cell.{i}"] for i in range(layers)] if "cell.0" in tensors else None
+        return cls(hidden, cell, int(tensors["seen_tokens"]) if "seen_tokens" in tensors else 0)
+
     @property
     def batch_size(self) -> int:
         return self.hidden[0].shape[1]
@@ -241,6 +258,8 @@ class RNNPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["RNNLayer"]
     #: a recurrent model cannot be rolled back to an earlier position (assisted generation refuses it)
     _is_stateful = True
+    #: what ``past_key_values`` holds (truncated BPTT restores it from a checkpoint through this class)
+    cache_class = RNNState
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):

@@ -1,13 +1,30 @@
-"""Wrap a model with a PEFT method named in the recipe's ``peft`` section.
+"""PEFT methods (LoRA and its family) for the recipe's ``peft`` section, and wrapping a model with one.
 
-PEFT does the work; this only picks the task type and makes sure every module that was freshly
-initialised when the checkpoint was loaded (the classification head, and a pooler the checkpoint
-lacks) is trained and saved with the adapter, not left frozen at random values.
+PEFT does the work; this registers the methods a recipe may name (section ``peft``; the recipe's other
+keys are checked against the method's PEFT config class), picks the task type, and makes sure every
+module that was freshly initialised when the checkpoint was loaded (the classification head, and a pooler
+the checkpoint lacks) is trained and saved with the adapter, not left frozen at random values.
 """
 
 from __future__ import annotations
 
-from harness.config.components import peft_config_class
+from harness import registry
+
+
+class PeftMethod:
+    """A PEFT method by its config class's name in the ``peft`` package."""
+
+    def __init__(self, config_name: str):
+        self.config_name = config_name
+
+    def config_class(self):
+        import peft
+
+        return getattr(peft, self.config_name)
+
+
+for _method, _config in {"lora": "LoraConfig", "ia3": "IA3Config", "loha": "LoHaConfig", "lokr": "LoKrConfig"}.items():
+    registry.register("peft", _method)(PeftMethod(_config))
 
 _TASK_TYPES = {
     "AutoModelForSequenceClassification": "SEQ_CLS",
@@ -32,7 +49,7 @@ def apply_peft(model, spec: dict, auto_model_class: str):
     new_modules = list(getattr(model, "harness_new_modules", []))
     if new_modules:
         args["modules_to_save"] = sorted(set(args.get("modules_to_save") or []) | set(new_modules))
-    config = peft_config_class(method)(task_type=_TASK_TYPES.get(auto_model_class), **args)
+    config = registry.resolve("peft", method).config_class()(task_type=_TASK_TYPES.get(auto_model_class), **args)
     return get_peft_model(model, config)
 
 

@@ -1,12 +1,15 @@
-"""Small Transformer encoders trained from scratch, with a word-level tokenizer built from the task's
-training text. Used by the tiny recipes (tests, CI) and as a no-pretraining baseline."""
+"""BERT-architecture classifiers initialised from a fresh config (random weights), with a word-level
+tokenizer built from the task's training text: the tiny recipes' model (tests, CI) and a no-pretraining
+baseline. Pretrained checkpoints are :mod:`harness.models.pretrained`'s."""
 
 from __future__ import annotations
 
 from harness.data.base import Task
 from harness.data.tokenizers import build_word_tokenizer
+from harness.registry import register
 
 
+@register("model", "bert_from_scratch", runner_args=("task",))
 def bert_classifier(
     task: Task,
     hidden_size: int = 64,

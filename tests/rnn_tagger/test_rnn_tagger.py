@@ -7,10 +7,9 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForTokenClassification
 
-import harness.models.rnn  # noqa: F401  (registers the Auto classes)
 from harness.errors import DataError
-from harness.models.rnn.builders import load_word_vectors
-from harness.models.rnn.tagger import RNNTaggerConfig, RNNTaggerForTokenClassification, char_ids
+from harness.models.rnn_tagger.builders import load_word_vectors
+from harness.models.rnn_tagger import RNNTaggerConfig, RNNTaggerForTokenClassification, char_ids
 from harness.modules.crf import CRF, allowed_transitions
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -153,7 +152,7 @@ def test_singleton_unk_replaces_only_singletons_and_only_in_training(tmp_path):
 
 
 def test_builder_marks_the_training_words_seen_once():
-    from harness.models.rnn.builders import sequence_tagger
+    from harness.models.rnn_tagger.builders import sequence_tagger
 
     class Info:
         num_labels, problem_type, extra = 2, None, {"scheme": "IOB2"}

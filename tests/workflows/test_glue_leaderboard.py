@@ -1,4 +1,5 @@
-"""harness.evaluation.leaderboard: GLUE runs → submission zip + leaderboard.md (tiny data, tiny model)."""
+"""harness.workflows.glue_leaderboard (GLUE runs → submission zip + leaderboard.md) and the submission format it
+writes (harness.evaluation.glue_submission), on tiny data with a tiny model."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import pytest
 import yaml
 
 from harness.data.glue import glue
-from harness.evaluation import leaderboard as lb
-from harness.evaluation.leaderboard import (
+from harness.evaluation.glue_submission import (
     SERVER_LABELS,
     TASKS,
-    TaskResult,
     glue_average,
     server_label,
     validate_submission,
 )
+from harness.workflows import glue_leaderboard as lb
+from harness.workflows.glue_leaderboard import TaskResult
 
 REPO = Path(__file__).resolve().parents[2]
 

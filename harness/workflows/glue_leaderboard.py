@@ -1,4 +1,4 @@
-"""GLUE leaderboard: train one recipe on every GLUE task, then write a submission zip and a dev table.
+"""The GLUE leaderboard workflow: train one recipe on every GLUE task, then write a submission zip and a dev table.
 
     harness leaderboard --recipe recipes/glue_lora.yaml --runs-dir runs/glue --out runs/glue [key=value ...]
     python scripts/glue_leaderboard.py --recipe RECIPE --runs-dir DIR --out DIR --collect
@@ -34,63 +34,33 @@ from __future__ import annotations
 
 import argparse
 import collections
-import csv
 import functools
 import json
-import math
-import os
 import shlex
 import subprocess
 import sys
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from harness import registry
 from harness.errors import DataError, HarnessError, RecipeError, report_errors
-
-#: the nine GLUE tasks, in the leaderboard's column order
-TASKS: tuple[str, ...] = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli")
-DISPLAY = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP", "mnli": "MNLI",
-           "qnli": "QNLI", "rte": "RTE", "wnli": "WNLI"}
-
-#: the dev metrics of each task, as ``metrics.json`` keys, in the order they are shown (a/b)
-DEV_METRICS: dict[str, tuple[str, ...]] = {
-    "cola": ("validation/matthews_correlation",),
-    "sst2": ("validation/accuracy",),
-    "mrpc": ("validation/f1", "validation/accuracy"),
-    "stsb": ("validation/pearson", "validation/spearmanr"),
-    "qqp": ("validation/f1", "validation/accuracy"),
-    "mnli": ("validation_matched/accuracy", "validation_mismatched/accuracy"),
-    "qnli": ("validation/accuracy",),
-    "rte": ("validation/accuracy",),
-    "wnli": ("validation/accuracy",),
-}
-METRIC_LABELS = {"cola": "MCC", "sst2": "acc", "mrpc": "F1/acc", "stsb": "Pearson/Spearman", "qqp": "F1/acc",
-                 "mnli": "m/mm", "qnli": "acc", "rte": "acc", "wnli": "acc"}
-
-_MNLI = ("entailment", "neutral", "contradiction")
-_NLI2 = ("entailment", "not_entailment")
-_BIN = ("0", "1")
-#: every submission file the GLUE server takes → the prediction strings it accepts (None: a float
-#: score in [0, 5]). Written down here independently of harness.data.glue, so that the validator
-#: checks the writer rather than repeating it.
-SERVER_LABELS: dict[str, tuple[str, ...] | None] = {
-    "CoLA.tsv": _BIN, "SST-2.tsv": _BIN, "MRPC.tsv": _BIN, "STS-B.tsv": None, "QQP.tsv": _BIN,
-    "MNLI-m.tsv": _MNLI, "MNLI-mm.tsv": _MNLI, "QNLI.tsv": _NLI2, "RTE.tsv": _NLI2, "WNLI.tsv": _BIN,
-    "AX.tsv": _MNLI,
-}
-SUBMISSION_FILES: tuple[str, ...] = tuple(SERVER_LABELS)
-#: task -> the submission files its run provides (AX comes from the MNLI model)
-_FILES_OF = {"cola": ("CoLA.tsv",), "sst2": ("SST-2.tsv",), "mrpc": ("MRPC.tsv",), "stsb": ("STS-B.tsv",),
-             "qqp": ("QQP.tsv",), "mnli": ("MNLI-m.tsv", "MNLI-mm.tsv", "AX.tsv"), "qnli": ("QNLI.tsv",),
-             "rte": ("RTE.tsv",), "wnli": ("WNLI.tsv",)}
-HEADER = "index\tprediction"
-ZIP_NAME = "glue_submission.zip"
-REPORT_NAME = "leaderboard.md"
-STSB_RANGE = (0.0, 5.0)
-
+from harness.evaluation.glue_submission import (
+    DEV_METRICS,
+    DISPLAY,
+    FILES_OF,
+    HEADER,
+    METRIC_LABELS,
+    SUBMISSION_FILES,
+    TASKS,
+    ZIP_NAME,
+    glue_average,
+    read_predictions,
+    server_label,
+    validate_submission,
+    write_submission,
+)
 
 @dataclass(frozen=True)
 class Baseline:
@@ -99,6 +69,8 @@ class Baseline:
     scores: dict[str, str]  # task -> the published number as printed
     score: str | None = None  # the published GLUE score, if any
 
+
+REPORT_NAME = "leaderboard.md"
 
 _DISTILBERT = "DistilBERT paper (Sanh et al. 2019), Table 1, GLUE dev"
 _ANCHOR = "this project, measured on one H100 (other tasks not measured)"
@@ -156,13 +128,6 @@ class TaskResult:
         return f"{self.status} ({_short(self.reason)})"
 
 
-def glue_average(scores: dict[str, float | None]) -> tuple[float | None, int]:
-    """``(mean of the tasks that have a score, how many have one)``; missing tasks are left out,
-    never counted as 0. ``scores`` maps task -> its score (the mean of its metrics) or None."""
-    present = [s for s in scores.values() if s is not None and math.isfinite(s)]
-    return (sum(present) / len(present) if present else None), len(present)
-
-
 def _short(text: str, limit: int = 160) -> str:
     """The first sentence / line of a message, for a table cell."""
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
@@ -179,49 +144,6 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-# ---------------------------------------------------------------------------------------------
-# label strings
-
-
-def server_label(task_info, prediction: str) -> str:
-    """Our prediction (a label name, or a float for regression) → the string the GLUE server takes:
-    label name → class id through ``info.label_names`` → ``info.extra["test_label_strings"][id]``;
-    a regression score is clipped to [0, 5] and written with 3 decimals."""
-    strings = task_info.extra.get("test_label_strings")
-    names = task_info.label_names
-    if strings is None or names is None:
-        try:
-            value = float(prediction)
-        except ValueError:
-            raise DataError(f"{task_info.name}: expected a float prediction, found {prediction!r}") from None
-        if not math.isfinite(value):
-            raise DataError(f"{task_info.name}: prediction {prediction!r} is not a finite number")
-        return f"{min(max(value, STSB_RANGE[0]), STSB_RANGE[1]):.3f}"
-    try:
-        return strings[names.index(prediction)]
-    except ValueError:
-        raise DataError(
-            f"{task_info.name}: prediction {prediction!r} is not one of the task's labels ({', '.join(names)})"
-        ) from None
-
-
-def read_predictions(path: Path) -> list[tuple[str, str]]:
-    """``predictions_<split>.tsv`` (``index<TAB>prediction``) → [(index, prediction), ...]."""
-    rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header != ["index", "prediction"]:
-            raise DataError(f"{path}:1: expected the header 'index<TAB>prediction', found {header!r}")
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != 2:
-                raise DataError(f"{path}:{reader.line_num}: expected 2 tab-separated fields, found {len(row)}")
-            rows.append((row[0], row[1]))
-    return rows
-
-
 def _static_info(task: str):
     """The task's TaskInfo without reading its data (collect mode, data absent): the same object
     ``glue()`` returns, built from the GLUE spec table."""
@@ -229,87 +151,6 @@ def _static_info(task: str):
 
     spec = glue_mod._SPECS[task]
     return glue_mod._info(spec, list(spec.files), source="none", data_dir=None)
-
-
-# ---------------------------------------------------------------------------------------------
-# the submission zip
-
-
-def write_submission(path: Path, files: dict[str, list[tuple[str, str]]]) -> None:
-    """Write the zip (atomically) in SUBMISSION_FILES order."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in SUBMISSION_FILES:
-            if name in files:
-                body = "\n".join([HEADER, *(f"{i}\t{p}" for i, p in files[name])]) + "\n"
-                zf.writestr(name, body)
-    os.replace(tmp, path)
-
-
-def validate_submission(zip_path: str | Path, expected_counts: dict[str, int] | None = None) -> list[str]:
-    """Problems with a GLUE submission zip (empty list: none). Checks that every file is one the
-    GLUE server knows, has the ``index<TAB>prediction`` header, one row per example with an integer
-    index (no repeats) and a legal prediction (the task's label strings; STS-B a float in [0, 5]),
-    and — for the files named in ``expected_counts`` — is present with exactly that many rows."""
-    problems: list[str] = []
-    try:
-        zf = zipfile.ZipFile(zip_path)
-    except (OSError, zipfile.BadZipFile) as e:
-        return [f"{zip_path}: not a readable zip ({e})"]
-    with zf:
-        names = zf.namelist()
-        for name in names:
-            if name not in SERVER_LABELS:
-                problems.append(f"{name}: not a GLUE submission file (expected one of {', '.join(SUBMISSION_FILES)})")
-                continue
-            legal = SERVER_LABELS[name]
-            try:
-                text = zf.read(name).decode("utf-8")
-            except UnicodeDecodeError as e:
-                problems.append(f"{name}: not UTF-8 ({e})")
-                continue
-            lines = text.splitlines()
-            if not lines or lines[0] != HEADER:
-                problems.append(f"{name}:1: expected the header 'index<TAB>prediction', found {lines[0] if lines else ''!r}")
-                continue
-            seen: set[int] = set()
-            rows = 0
-            for n, line in enumerate(lines[1:], start=2):
-                if not line.strip():
-                    problems.append(f"{name}:{n}: blank line")
-                    continue
-                rows += 1
-                fields = line.split("\t")
-                if len(fields) != 2:
-                    problems.append(f"{name}:{n}: expected 2 tab-separated fields, found {len(fields)}")
-                    continue
-                index, prediction = fields
-                try:
-                    i = int(index)
-                except ValueError:
-                    problems.append(f"{name}:{n}: index {index!r} is not an integer")
-                else:
-                    if i in seen:
-                        problems.append(f"{name}:{n}: index {i} repeated")
-                    seen.add(i)
-                if legal is None:
-                    try:
-                        value = float(prediction)
-                    except ValueError:
-                        value = math.nan
-                    if not (STSB_RANGE[0] <= value <= STSB_RANGE[1]):
-                        problems.append(f"{name}:{n}: prediction {prediction!r} is not a score in [0, 5]")
-                elif prediction not in legal:
-                    problems.append(f"{name}:{n}: prediction {prediction!r} is not one of {', '.join(legal)}")
-            if rows == 0:
-                problems.append(f"{name}: no predictions")
-            if expected_counts and name in expected_counts and rows != expected_counts[name]:
-                problems.append(f"{name}: {rows} rows, expected {expected_counts[name]} (one per test example)")
-        for name in expected_counts or {}:
-            if name not in names:
-                problems.append(f"{name}: missing from the zip")
-    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +169,6 @@ class _Plan:
 
 
 def _recipe_for(recipe_path: str | Path, overrides: list[str], task: str):
-    from harness.config import components
     from harness.config.loader import load_recipe
     from harness.config.schema import validate
     from harness.data.glue import glue
@@ -336,7 +176,7 @@ def _recipe_for(recipe_path: str | Path, overrides: list[str], task: str):
     raw = load_recipe(recipe_path, overrides)
     component = raw.get("data", {}).get("component") if isinstance(raw.get("data"), dict) else None
     try:
-        is_glue = component is not None and components.resolve("data", component) is glue
+        is_glue = component is not None and registry.resolve("data", component) is glue
     except RecipeError:
         is_glue = False
     if not is_glue:
@@ -353,8 +193,6 @@ def plan_task(task: str, recipe_path: str | Path | None, overrides: list[str], r
     Without ``recipe_path`` (collect mode), the run's own ``run_dir/recipe.yaml`` is used when it
     is there and still valid; otherwise the task's label set comes from the GLUE spec and the test
     sets' sizes stay unknown (the zip is then checked without row counts)."""
-    from harness.config import components
-
     plan = _Plan(task)
     if recipe_path is None:
         saved = run_dir / "recipe.yaml" if run_dir is not None else None
@@ -369,7 +207,7 @@ def plan_task(task: str, recipe_path: str | Path | None, overrides: list[str], r
         plan.recipe = _recipe_for(recipe_path, overrides, task)
     if plan.recipe is not None:
         try:
-            plan.data = components.resolve("data", plan.recipe.data_component)(**plan.recipe.data_args)
+            plan.data = registry.resolve("data", plan.recipe.data_component)(**plan.recipe.data_args)
         except DataError as e:
             plan.data_error = str(e)
     plan.info = plan.data.info if plan.data is not None else _static_info(task)
@@ -464,12 +302,12 @@ def _add_file(res: TaskResult, info, path: Path, fname: str) -> None:
 def predict_ax(plan: _Plan, run_dir: Path) -> Path:
     """Predict GLUE's AX diagnostic set with ``run_dir/model`` (the MNLI model) and write
     ``run_dir/predictions_ax.tsv`` (MNLI's label names). Raises DataError when AX is absent."""
-    import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
+    from accelerate import Accelerator
 
+    from harness.evaluation.loaders import eval_loader
+    from harness.evaluation.runner import predict
+    from harness.io import atomic_write_text
     from harness.models.pretrained import load_saved
-    from harness.report import atomic_write_text
 
     ax = _load_ax(plan)
     task, cfg = plan.data, plan.recipe.training
@@ -480,15 +318,12 @@ def predict_ax(plan: _Plan, run_dir: Path) -> Path:
         return tokenizer(*[batch[c] for c in columns], truncation=max_length is not None, max_length=max_length)
 
     encoded = ax.map(encode, batched=True, remove_columns=ax.column_names, desc="tokenizing ax")
-    loader = DataLoader(encoded, batch_size=cfg.eval_batch_size or 2 * cfg.batch_size,
-                        collate_fn=task.collator(tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device).eval()
-    logits = []
-    with torch.no_grad():
-        for batch in loader:
-            logits.append(model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy())
-    predictions = task.predictions_from_logits(np.concatenate(logits)) if logits else []
+    accelerator = Accelerator()
+    loader = eval_loader(task, encoded, tokenizer, cfg.eval_batch_size or 2 * cfg.batch_size,
+                         pad_to_multiple_of=cfg.pad_to_multiple_of, seed=plan.recipe.seed)
+    model, loader = accelerator.prepare(model, loader)
+    logits, _, _ = predict(model, loader, accelerator)
+    predictions = task.predictions_from_logits(logits) if len(logits) else []
     names = task.info.label_names
     path = run_dir / "predictions_ax.tsv"
     atomic_write_text(path, "\n".join([HEADER, *(f"{i}\t{names[int(p)]}" for i, p in zip(ax["idx"], predictions))]) + "\n")
@@ -583,7 +418,7 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
         out.append(f"`{zip_path}` (upload to https://gluebenchmark.com/submit):")
         out.append("")
         files = {f: rows for r in results.values() for f, rows in r.files.items()}
-        owner = {f: t for t in TASKS for f in _FILES_OF[t]}
+        owner = {f: t for t in TASKS for f in FILES_OF[t]}
         for fname in SUBMISSION_FILES:
             task = owner[fname]
             if fname in files:
@@ -700,7 +535,7 @@ def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tupl
         stale = out_dir / ZIP_NAME
         if stale.is_file():
             stale.unlink()  # an older zip would no longer match this report
-    from harness.report import atomic_write_text
+    from harness.io import atomic_write_text
 
     report = render(results, ax, recipe=args.recipe, runs_dir=runs_dir, overrides=overrides, zip_path=zip_path,
                     problems=problems, mode="collected" if args.collect else "trained")

@@ -1,0 +1,17 @@
+"""The one way an evaluation split becomes batches: the task's row order (``arrange``), its evaluation
+collator, no shuffling, and a private generator (an evaluation never draws from the global RNG, so a
+resumed run's dropout stream is the uninterrupted one's)."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+
+def eval_loader(task, rows, tokenizer, batch_size: int, num_processes: int = 1, pad_to_multiple_of: int | None = None,
+                seed: int = 0) -> DataLoader:
+    """An unprepared ``DataLoader`` over tokenized ``rows`` of ``task`` (``accelerator.prepare`` it)."""
+    arranged = task.arrange(rows, batch_size, num_processes).with_format("torch")
+    return DataLoader(arranged, batch_size=batch_size, shuffle=False,
+                      collate_fn=task.eval_collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of),
+                      generator=torch.Generator().manual_seed(seed))

@@ -1,0 +1,17 @@
+"""Decoding: the recipe's generation settings, logits processors (registry section ``logits_processor``)
+and constrained tag-sequence decoding.
+
+A logits processor follows the ``transformers`` interface — ``__call__(input_ids, scores) -> scores``,
+arguments checked in ``__init__``, the input left unchanged — and registers itself::
+
+    @register("logits_processor", "my_processor")
+    class MyProcessor(LogitsProcessor): ...
+
+A recipe lists it under ``generation.logits_processors``; every generative evaluator passes it to
+``model.generate``.
+"""
+
+from harness.generation.constrained import constrained_viterbi
+from harness.generation.settings import GenerationSettings, build_generation
+
+__all__ = ["GenerationSettings", "build_generation", "constrained_viterbi"]

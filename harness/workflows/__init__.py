@@ -1,0 +1,1 @@
+"""Workflows that drive several runs: the GLUE leaderboard (:mod:`.glue_leaderboard`)."""
