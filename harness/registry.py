@@ -31,8 +31,10 @@ their components are:
 
 Built-in components are found by importing the package that holds each section (:data:`PROVIDERS`) the
 first time a section is read; installed packages add theirs through the ``harness.plugins`` entry-point
-group (each entry point names a module to import). Model packages register their ``transformers`` Auto
-classes with :func:`register_auto`, so ``load_models()`` is all a loader needs before ``from_pretrained``.
+group (each entry point names a module to import). Those imports stay light — no torch, no modeling code —
+so ``harness validate`` answers in about a second: a model package declares where its modeling module is
+(:func:`declare_family`), and that module registers the ``transformers`` Auto classes when it is imported
+(:func:`register_auto`); :func:`load_models` imports every declared family before a saved model is loaded.
 
 Nothing here imports the rest of ``harness``: every other module may import this one.
 """
@@ -88,6 +90,7 @@ _ENTRIES: dict[str, dict[str, Entry]] = {s: {} for s in SECTIONS}
 _LOADED: set[str] = set()
 _PLUGINS_LOADED = False
 _AUTO: list[tuple[type, dict[str, type]]] = []
+_FAMILIES: list[str] = []
 
 
 def register(section: str, name: str | None = None, *, runner_args: tuple[str, ...] = (), replace: bool = False,
@@ -191,7 +194,17 @@ def register_auto(config_class: type, **auto_classes: type) -> None:
     _AUTO.append((config_class, dict(auto_classes)))
 
 
+def declare_family(module: str) -> None:
+    """A model package's modeling module (which calls :func:`register_auto` when imported), for
+    :func:`load_models`; the package itself stays cheap to import."""
+    if module not in _FAMILIES:
+        _FAMILIES.append(module)
+
+
 def load_models() -> list[str]:
-    """Import every model family (built-in and plugins) so the Auto classes know them; their model types."""
+    """Import every declared model family (built-in and plugins), so the Auto classes know them all;
+    returns their model types."""
     _load("model")
+    for module in list(_FAMILIES):
+        importlib.import_module(module)
     return [config.model_type for config, _ in _AUTO]

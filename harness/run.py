@@ -263,6 +263,24 @@ def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
     return sections
 
 
+def is_main_process() -> bool:
+    """Before an accelerator exists: the first process of a launch (or the only one)."""
+    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
+
+
+def write_outputs(out: Path, title: str, metrics: dict, run_info: dict, history: list[dict], extra_rows: dict,
+                  sections: list[list[str]], t_start: float) -> Path:
+    """``metrics.json`` (the final metrics and the run's facts) and ``report.md``; main process only."""
+    from harness import report
+
+    run_info = {**{k: v for k, v in run_info.items() if v is not None}, "wall_seconds": round(time.time() - t_start, 2)}
+    report.write_metrics(out / "metrics.json", {**metrics, **run_info})
+    rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}, **extra_rows}
+    path = report.write_report(out, title, metrics, history, rows, sections)
+    print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
+    return path
+
+
 def train(recipe_path: str, overrides: list[str]) -> Path:
     """The main job: train, evaluate the best checkpoint, save the model, write the report."""
     from harness import report
@@ -270,10 +288,16 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     t_start = time.time()
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
+    title = recipe.name or Path(recipe_path).stem
     check_output_dir(recipe, out)
     procedure = procedure_of(recipe)
-    if procedure is not None:  # a model kind fitted otherwise (n-gram counting)
-        return procedure.train(recipe, out)
+    if procedure is not None:  # a model kind fitted otherwise (n-gram counting): one process
+        if not is_main_process():
+            return out / "report.md"
+        out.mkdir(parents=True, exist_ok=True)
+        report.write_recipe(out, recipe.raw)
+        fitted = procedure.fit(recipe, out)
+        return write_outputs(out, title, fitted.metrics, fitted.run_info, [], {}, fitted.sections, t_start)
 
     # ---- setup
     accelerator = make_accelerator(recipe, out)
@@ -311,6 +335,8 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     accelerator.end_training()
 
     # ---- report
+    if not accelerator.is_main_process:
+        return out / "report.md"
     from harness.training.optim import describe
 
     run_info = {
@@ -324,19 +350,10 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
         "train/trainable_parameters": built.trainable_params,
         "train/total_parameters": built.total_params,
         "train/processes": accelerator.num_processes,
-        "wall_seconds": round(time.time() - t_start, 2),
     }
-    if not accelerator.is_main_process:
-        return out / "report.md"
-    final = {**metrics, **{k: v for k, v in run_info.items() if v is not None}}
-    report.write_metrics(out / "metrics.json", final)
-    run_rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}}
-    run_rows["mixed_precision"] = accelerator.mixed_precision
-    run_rows["optimizer"] = describe(trainer.optimizer)
+    extra = {"mixed_precision": accelerator.mixed_precision, "optimizer": describe(trainer.optimizer)}
     sections = report_sections(accelerator.unwrap_model(trainer.model), built, evaluation.scored, out)
-    path = report.write_report(out, recipe.name or Path(recipe_path).stem, metrics, st.history, run_rows, sections)
-    accelerator.print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
-    return path
+    return write_outputs(out, title, metrics, run_info, st.history, extra, sections, t_start)
 
 
 def evaluate(recipe_path: str, overrides: list[str]) -> dict:
@@ -345,20 +362,23 @@ def evaluate(recipe_path: str, overrides: list[str]) -> dict:
 
     recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
+    eval_dir = out / "eval"
     procedure = procedure_of(recipe)
     if procedure is not None:
-        return procedure.evaluate(recipe)
-    if not recipe.model_path:
-        recipe.model_path = str(out / "model")
-    accelerator = make_accelerator(recipe, out, trackers=False)
-    seed_everything(recipe)
-    built = build(recipe, accelerator)
-    model = accelerator.prepare(built.model)
-    eval_dir = out / "eval"
-    metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
-    if accelerator.is_main_process:
+        main = is_main_process()
+        metrics = procedure.evaluate(recipe, out) if main else {}
+    else:
+        if not recipe.model_path:
+            recipe.model_path = str(out / "model")
+        accelerator = make_accelerator(recipe, out, trackers=False)
+        seed_everything(recipe)
+        built = build(recipe, accelerator)
+        model = accelerator.prepare(built.model)
+        metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
+        main = accelerator.is_main_process
+    if main:
         report.write_metrics(eval_dir / "metrics.json", metrics)
-        print(f"metrics ({recipe.model_path}):")
+        print(f"metrics ({recipe.model_path or out / 'model'}):")
         for k, v in sorted(metrics.items()):
             print(f"  {k}: {v:.4f}")
         print(f"written to {eval_dir / 'metrics.json'}")

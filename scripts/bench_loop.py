@@ -37,17 +37,18 @@ What is identical between the two runs
       for GPU runs).
 
 What differs (each loop as it ships)
-    * the AdamW implementation: ours is ``torch.optim.AdamW`` with torch's default (``foreach`` on
-      CUDA, the per-tensor for-loop on CPU); the Trainer's default ``optim`` is ``adamw_torch_fused``
-      (torch ≥ 2.8), on CPU too;
+    * nothing in the optimizer: both build ``torch.optim.AdamW(fused=True)`` (ours: the ``adamw``
+      optimizer component's default wherever every parameter is a float tensor on a CPU or CUDA device;
+      the Trainer: ``optim="adamw_torch_fused"``, its default on torch ≥ 2.8). Each run reports the
+      optimizer its loop actually built (``harness.training.optim.describe``), so a change shows;
     * the data pipeline: ours reads the dataset ``with_format("torch")``, the Trainer reads Python
-      lists; both pad with the same collator.
+      lists; both pad with the same collator;
+    * host syncs: ours adds the loss and the token count up on the device and reads them at log steps;
+      the Trainer reads its loss at log steps too.
 
 So the loss curves are expected to agree to rounding: the Trainer accumulates a logging window's
-losses in a float32 tensor and our loop in Python floats, and fused vs per-tensor AdamW round
-differently — relative differences of order 1e-8 – 1e-6, not the percent-level scatter that two
-different data orders or dropout streams give. (Measured: below 1e-7 over 60 steps of MiniLM on
-SST-2, with the same or different AdamW implementations: the logging arithmetic dominates.)
+losses in a float32 tensor and our loop in float64 — relative differences of order 1e-8, not the
+percent-level scatter that two different data orders or dropout streams give.
 
 What the times cover
     * ours: ``train/seconds`` from ``metrics.json`` — from just before the first batch is drawn to the
@@ -72,11 +73,6 @@ Shared machines
     discarded and run again (``--retries``). When another job holds a core for long, ``--threads 1``
     (both runs) measures on the free core: with two threads on one free core every step waits on a
     descheduled OpenMP thread, which slows both loops many times over and distorts the ratio.
-
-Diagnostics
-    ``--what-if-fused-adamw`` runs our loop with ``torch.optim.AdamW(fused=True)`` patched into the
-    child (``harness.training.loop.build_optimizer``) — to attribute a gap, not a measurement of the
-    shipped loop; the section it writes says so.
 
 Data: SST-2 (GLUE component, ``--train-samples`` examples) when ``HARNESS_DATA_DIR`` is set, else the
 generated ``synthetic_classification`` task so the script still runs anywhere.
@@ -140,8 +136,9 @@ def make_recipe(args, data_dir: str | None) -> dict:
         "seed": args.seed,
         "data": data,
         "model": {"component": "pretrained_classifier", "checkpoint": args.checkpoint},
+        "optimizer": {"component": "adamw"},
+        "scheduler": {"component": "linear"},
         "training": {
-            "optimizer": "adamw",
             "lr": args.lr,
             "weight_decay": args.weight_decay,
             "batch_size": args.batch_size,
@@ -149,7 +146,6 @@ def make_recipe(args, data_dir: str | None) -> dict:
             "gradient_accumulation_steps": 1,
             "max_grad_norm": args.max_grad_norm,
             "max_steps": args.steps,
-            "scheduler": "linear",
             "warmup_steps": args.warmup_steps,
             "mixed_precision": args.mixed_precision,
             "max_length": args.max_length,
@@ -243,6 +239,7 @@ def child_ours(spec: dict) -> dict:
 
     from harness import run
     from harness.training import loop
+    from harness.training.optim import describe
 
     info: dict = {}
     probe = _Probe()
@@ -252,6 +249,7 @@ def child_ours(spec: dict) -> dict:
         base = getattr(self.train_dl, "base_dataloader", self.train_dl)
         info["private_loader_generator"] = getattr(base, "generator", None) is not None
         handle = self.accelerator.unwrap_model(self.model).register_forward_pre_hook(probe)
+        info["optimizer"] = describe(self.optimizer)  # what the shipped loop built, read off the run
         info["rng_at_loop_start"] = _rng_hash(torch.get_rng_state())
         info["peak_at_loop_start"] = _peaks()
         snap = _cpu_snapshot()
@@ -264,17 +262,6 @@ def child_ours(spec: dict) -> dict:
         return result
 
     loop.Trainer.train = observed_train
-    optimizer_desc = "torch.optim.AdamW, torch defaults (fused=None, foreach=None: the per-tensor loop on CPU)"
-    if spec.get("what_if_fused_adamw"):
-        # diagnostic only: our loop with the Trainer's optimizer implementation (not the shipped loop)
-        from harness.training import optim
-
-        def build_fused(model, cfg):
-            groups = optim.parameter_groups(model, cfg.weight_decay)
-            return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, fused=True)
-
-        loop.build_optimizer = build_fused
-        optimizer_desc = "torch.optim.AdamW(fused=True) — patched in by --what-if-fused-adamw, NOT the shipped loop"
     out = Path(spec["run_dir"])
     t = time.perf_counter()
     run.train(spec["recipe"], [f"output_dir={out}", "training.overwrite=true"])
@@ -297,7 +284,7 @@ def child_ours(spec: dict) -> dict:
         "peak": info["peak_at_loop_end"],
         "peak_at_loop_start": info["peak_at_loop_start"],
         "peak_whole_run": _peaks(),
-        "optimizer": optimizer_desc,
+        "optimizer": info["optimizer"],
     }
 
 
@@ -317,12 +304,14 @@ def child_trainer(spec: dict) -> dict:
 
     from harness import run
     from harness.training.loop import EpochSampler
-    from harness.training.optim import parameter_groups, warmup_steps
+    from harness.training.optim import describe, parameter_groups, warmup_steps
 
     recipe = run.load(spec["recipe"], [f"output_dir={spec['run_dir']}"])
     cfg = recipe.training
-    if cfg.optimizer != "adamw":
-        raise SystemExit("bench_loop: only training.optimizer=adamw is mapped to the Trainer")
+    if recipe.optimizer["component"] != "adamw":
+        raise SystemExit("bench_loop: only the adamw optimizer is mapped to the Trainer")
+    betas = recipe.optimizer.get("betas", (0.9, 0.999))
+    scheduler = recipe.scheduler["component"]
     run.seed_everything(recipe)
     built = run.build(recipe, _NoAccelerator())
     rng_after_build = torch.get_rng_state()  # what our loop starts from (checked by hash)
@@ -363,13 +352,13 @@ def child_trainer(spec: dict) -> dict:
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=cfg.lr,
         weight_decay=cfg.weight_decay,
-        adam_beta1=cfg.betas[0],
-        adam_beta2=cfg.betas[1],
-        adam_epsilon=cfg.eps,
+        adam_beta1=betas[0],
+        adam_beta2=betas[1],
+        adam_epsilon=recipe.optimizer.get("eps", 1e-8),
         max_grad_norm=cfg.max_grad_norm or 0.0,
         max_steps=cfg.max_steps,
-        lr_scheduler_type={"constant": "constant_with_warmup"}.get(cfg.scheduler, cfg.scheduler),
-        warmup_steps=warmup_steps(cfg, cfg.max_steps),
+        lr_scheduler_type={"constant": "constant_with_warmup"}.get(scheduler, scheduler),
+        warmup_steps=warmup_steps(cfg.warmup_steps, cfg.warmup_ratio, cfg.max_steps),
         logging_strategy="steps",
         logging_steps=cfg.log_steps,
         eval_strategy="no",
@@ -420,17 +409,11 @@ def child_trainer(spec: dict) -> dict:
         "peak": peak,
         "peak_at_loop_start": clock["peak_at_loop_start"],
         "peak_whole_run": peak,
-        "optimizer": f"{type(trainer.optimizer.optimizer if hasattr(trainer.optimizer, 'optimizer') else trainer.optimizer).__name__}"
-        f" (optim={targs.optim}, fused={_fused(trainer.optimizer)})",
+        "optimizer": f"{describe(trainer.optimizer)}, optim={targs.optim}",
         "weight_decay_sets_equal": ours_decay == hf_decay,
         "train_loss": out.training_loss,
         "transformers": transformers.__version__,
     }
-
-
-def _fused(opt) -> bool | None:
-    inner = getattr(opt, "optimizer", opt)
-    return inner.defaults.get("fused")
 
 
 def _replay(lengths: list[int], batch_size: int, seed: int, batches: int) -> list[tuple[int, int]]:
@@ -721,8 +704,7 @@ def doc_section(s: dict, runs: list[dict], args, setup: dict, hw: dict, argv: li
         "Loss agreement: both loops see the same batches in the same order (the Trainer is given our `EpochSampler`), "
         "from the same initial weights and the same dropout RNG stream (checked at the first and last forward), "
         "so the curves agree step by step up to rounding: the Trainer sums a logging window's losses in a float32 "
-        "tensor, our loop in Python floats (float64), which alone gives relative differences of about 1e-8; "
-        "different AdamW implementations would add their own rounding.",
+        "tensor, our loop in float64 on the device, which alone gives relative differences of about 1e-8.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -754,8 +736,6 @@ def parse_args(argv):
     p.add_argument("--log-steps", type=int, default=5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--repeats", type=int, default=2, help="runs of each loop, alternating")
-    p.add_argument("--what-if-fused-adamw", action="store_true",
-                   help="diagnostic: run our loop with torch.optim.AdamW(fused=True) patched in (not the shipped loop)")
     p.add_argument("--threads", type=int, help="torch intra-op threads in both runs (default: torch's, one per core)")
     p.add_argument("--max-other-load", type=float, default=None,
                    help="re-run a pair when other processes used more than this share of the CPUs during its loop "
@@ -790,8 +770,7 @@ def main(argv: list[str] | None = None) -> int:
         data_label = f"synthetic_classification ({args.train_samples:,} generated examples; HARNESS_DATA_DIR unset)"
     model_label = args.checkpoint.rsplit("/", 1)[-1]
     setup = {
-        "label": f"{model_label} on {'SST-2' if data_dir and args.task == 'sst2' else (args.task if data_dir else 'synthetic data')}"
-        + (" — what-if: our loop with fused AdamW (diagnostic, not the shipped loop)" if args.what_if_fused_adamw else ""),
+        "label": f"{model_label} on {'SST-2' if data_dir and args.task == 'sst2' else (args.task if data_dir else 'synthetic data')}",
         "text": (
             f"{args.checkpoint} sequence classifier, {data_label}; batch {args.batch_size}, max_length "
             f"{args.max_length}, dynamic padding (DataCollatorWithPadding), AdamW lr {args.lr:g}, weight decay "
@@ -816,8 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         attempts += 1
         pair, private_gen = [], None
         for kind in ("ours", "trainer"):
-            spec = {"recipe": str(recipe_path), "run_dir": str(work / f"run-{kind}-{i}"), "threads": args.threads,
-                    "what_if_fused_adamw": args.what_if_fused_adamw}
+            spec = {"recipe": str(recipe_path), "run_dir": str(work / f"run-{kind}-{i}"), "threads": args.threads}
             if kind == "trainer":
                 spec["private_loader_generator"] = private_gen
             t = time.perf_counter()

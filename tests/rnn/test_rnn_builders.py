@@ -82,6 +82,7 @@ def test_builders_are_recipe_components():
     assert errors and "model.cell" in errors[0]
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_rnn_classifier_trains_through_the_harness_loop(write_recipe, tmp_path):
     recipe = write_recipe(
         "rnn",

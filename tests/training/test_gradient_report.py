@@ -17,6 +17,7 @@ from harness.models.rnn.diagnostics import REPORT_FILES, gradient_norms_section,
 from harness.report import write_report
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_rnn_lm_run_writes_the_gradient_plot_into_its_report(tmp_path):
     rng = random.Random(0)
     words = ["the", "cat", "dog", "sat", "on", "mat", "a", "ran"]

@@ -7,6 +7,7 @@ import random
 import shutil
 
 import numpy as np
+import pytest
 import yaml
 from conftest import run_harness
 from datasets import Dataset, DatasetDict
@@ -59,6 +60,7 @@ def _recipe(tmp_path, name, **training):
     return path
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_lstm_lm_trains_with_carried_state_and_resumes_exactly(tmp_path):
     _corpus(tmp_path)
     proc = run_harness("train", str(_recipe(tmp_path, "full")))

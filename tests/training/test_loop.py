@@ -1,10 +1,11 @@
-"""End-to-end runs of the loop on the tiny recipe: outputs, eval, DDP, accumulation, NaN, early stop."""
+"""End-to-end runs of the loop on the tiny recipe in subprocesses (``accelerate launch``): outputs, eval, DDP,
+accumulation, NaN, early stop, precision. In-process versions of most are tests/training/test_loop_unit.py and
+tests/test_run.py; these are ``slow``."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_accelerate_launch_end_to_end_and_eval(write_recipe, tmp_path):
     recipe = write_recipe("e2e", tracking={"report_to": ["tensorboard"]})
     proc = run_harness(str(REPO / "harness" / "run.py"), str(recipe), launcher=ACCELERATE + ["--num_processes", "1"])
@@ -47,6 +49,7 @@ def test_accelerate_launch_end_to_end_and_eval(write_recipe, tmp_path):
         assert value == pytest.approx(metrics[key], abs=1e-6), key
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_two_process_ddp_on_cpu(write_recipe, tmp_path):
     recipe = write_recipe("ddp", training={"num_epochs": 2, "eval_steps": 4, "save_total_limit": 1})
     launcher = ACCELERATE + ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--main_process_port", "29517"]
@@ -59,6 +62,7 @@ def test_two_process_ddp_on_cpu(write_recipe, tmp_path):
     assert (tmp_path / "ddp" / "model" / "model.safetensors").is_file()
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_gradient_accumulation_matches_a_larger_batch(write_recipe, tmp_path):
     common = {"num_epochs": 1, "eval_steps": 1000, "max_grad_norm": None, "warmup_ratio": 0.0}
     a = write_recipe("big", model={"dropout": 0.0}, training={**common, "batch_size": 32})
@@ -75,6 +79,7 @@ def test_gradient_accumulation_matches_a_larger_batch(write_recipe, tmp_path):
     assert ma["train/global_step"] == mb["train/global_step"] == 16
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # a regression target that overflows float32 → an infinite MSE loss at a known step
     from harness.training.loop import EpochSampler
@@ -95,8 +100,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         "evaluation": {"metric_for_best": "loss"},
         "tracking": {"report_to": []},
     }
-    import yaml
-
     path = tmp_path / "nan.yaml"
     path.write_text(yaml.safe_dump(recipe))
     proc = run_harness("train", str(path))
@@ -113,6 +116,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(w).all() for w in weights.values())
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_early_stopping_with_patience(write_recipe, tmp_path):
     recipe = write_recipe(
         "early",
@@ -127,6 +131,7 @@ def test_early_stopping_with_patience(write_recipe, tmp_path):
     assert metrics["train/global_step"] == 12 and metrics["train/best_step"] == 4
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_bf16_mixed_precision_and_deterministic_switch_on_cpu(write_recipe, tmp_path):
     recipe = write_recipe("bf16", training={"mixed_precision": "bf16", "deterministic": True, "max_steps": 4, "eval_steps": 4})
     proc = run_harness("train", str(recipe))
@@ -136,6 +141,7 @@ def test_bf16_mixed_precision_and_deterministic_switch_on_cpu(write_recipe, tmp_
     assert "| mixed_precision | bf16 |" in (tmp_path / "bf16" / "report.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_group_by_length_and_auto_precision_train_end_to_end(write_recipe, tmp_path):
     from harness.run import resolve_mixed_precision
 
@@ -147,17 +153,3 @@ def test_group_by_length_and_auto_precision_train_end_to_end(write_recipe, tmp_p
     assert metrics["train/global_step"] == 4 and 0 <= metrics["validation/loss"] < 10
     # the report names the precision that ran, not "auto"
     assert f"| mixed_precision | {resolve_mixed_precision('auto')} |" in (tmp_path / "grouped" / "report.md").read_text()
-
-
-def test_group_by_length_is_refused_for_a_streamed_lm(tmp_path):
-    text = tmp_path / "lm.txt"
-    text.write_text("\n".join(f"the cat sat on mat number {i}" for i in range(60)) + "\n")
-    recipe = tmp_path / "lm.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "extends": str(REPO / "recipes" / "lm" / "lstm_small_ptb.yaml"), "output_dir": str(tmp_path / "lm"),
-        "data": {"train_file": str(text), "validation_file": str(text), "test_file": str(text)},
-        "training": {"group_by_length": True}, "tracking": {"report_to": []},
-    }))
-    proc = run_harness("train", str(recipe))
-    assert proc.returncode != 0
-    assert "training.group_by_length" in proc.stderr and "Traceback" not in proc.stderr

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import REPO, child_env, run_harness
 from safetensors.torch import load_file
 
@@ -36,6 +37,7 @@ def _steps(ckpts: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")) if ckpts.is_dir() else []
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, tmp_path):
     full = write_recipe("full", training=TRAINING)
     proc = run_harness("train", str(full))
@@ -72,6 +74,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, tmp_p
     assert hist("full") == hist("killed")
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_training_over_an_earlier_run_is_refused(write_recipe, tmp_path):
     recipe = write_recipe("run", training={"num_epochs": 1})
     assert run_harness("train", str(recipe)).returncode == 0

@@ -179,6 +179,7 @@ COLUMNS = ["Model", "Score", "CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI", "Q
 # ---- end to end: 2 tasks trained (subprocesses), the other 7 collected ------------------------
 
 
+@pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_run_then_collect_all_nine(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")

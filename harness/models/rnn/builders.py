@@ -20,8 +20,6 @@ from typing import Literal
 
 from harness.data.base import Task
 from harness.data.tokenizers import build_word_tokenizer
-from harness.models.rnn.configuration_rnn import RNNConfig
-from harness.models.rnn.modeling_rnn import RNNForCausalLM, RNNForSequenceClassification, RNNForTokenClassification
 from harness.registry import register
 
 Cell = Literal["rnn_tanh", "rnn_relu", "gru", "lstm"]
@@ -69,6 +67,8 @@ def rnn_causal_lm(
     ``[CLS]`` / ``[SEP]`` — which the tokenizer puts around every text — serve as BOS / EOS, so
     ``generate`` stops at ``[SEP]``. ``vocab_size`` caps the vocabulary (most frequent words kept).
     """
+    from harness.models.rnn.modeling_rnn import RNNConfig, RNNForCausalLM
+
     tokenizer = _tokenizer(task, vocab_size, min_frequency, lowercase, model_max_length)
     config = RNNConfig(
         vocab_size=len(tokenizer),
@@ -110,6 +110,8 @@ def rnn_classifier(
     model_max_length: int = 512,
 ):
     """``RNNForSequenceClassification`` sized for ``task.info`` (labels, regression or classification)."""
+    from harness.models.rnn.modeling_rnn import RNNConfig, RNNForSequenceClassification
+
     tokenizer = _tokenizer(task, vocab_size, min_frequency, lowercase, model_max_length)
     config = RNNConfig(
         vocab_size=len(tokenizer),
@@ -151,6 +153,8 @@ def rnn_tagger(
     model_max_length: int = 512,
 ):
     """``RNNForTokenClassification`` (a BiLSTM tagger by default) sized for ``task.info``'s tag set."""
+    from harness.models.rnn.modeling_rnn import RNNConfig, RNNForTokenClassification
+
     tokenizer = _tokenizer(task, vocab_size, min_frequency, lowercase, model_max_length)
     labels = _labels(task)
     labels["problem_type"] = None  # a per-token head: the sequence-level problem type does not apply

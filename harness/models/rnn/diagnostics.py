@@ -37,7 +37,6 @@ import torch
 import torch.nn.functional as F
 
 from harness.models.rnn.modeling_rnn import RNNForCausalLM, RNNModel, reference_cell_step
-from harness.registry import register
 
 
 def _base(model) -> RNNModel:
@@ -316,7 +315,6 @@ def gradient_norms_section(info: dict) -> list[str]:
     return lines
 
 
-@register("report", "gradient_through_time")
 def gradient_report(model, tokenized: Mapping, splits: Sequence[str], output_dir: str | Path) -> list[str] | None:
     """The run report's hook: the "Gradient through time" section for a trained recurrent LM, else None."""
     info = report_gradient_norms(model, tokenized, splits, output_dir)

@@ -57,6 +57,7 @@ from transformers.modeling_outputs import (
 )
 
 from harness.models.rnn.configuration_rnn import RNNConfig
+from harness.registry import register_auto
 
 _MODULES = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -736,6 +737,14 @@ class RNNForTokenClassification(_RNNWithClassifier):
             return ((loss,) if loss is not None else ()) + (logits,) + rest
         return TokenClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states)
 
+
+register_auto(
+    RNNConfig,
+    AutoModel=RNNModel,
+    AutoModelForCausalLM=RNNForCausalLM,
+    AutoModelForSequenceClassification=RNNForSequenceClassification,
+    AutoModelForTokenClassification=RNNForTokenClassification,
+)
 
 __all__ = [
     "RNNState",

@@ -9,8 +9,6 @@ from typing import Literal
 from harness.data.base import Task
 from harness.data.tokenizers import build_word_tokenizer
 from harness.models.rnn.builders import Cell, _labels
-from harness.models.rnn_tagger.configuration_rnn_tagger import RNNTaggerConfig
-from harness.models.rnn_tagger.modeling_rnn_tagger import RNNTaggerForTokenClassification
 from harness.registry import register
 
 Head = Literal["crf", "softmax"]
@@ -62,6 +60,8 @@ def sequence_tagger(
     ``digits_to_zero``) is replaced by ``[UNK]`` in training (Lample et al.: 0.5); other words use
     ``word_dropout``.
     """
+    from harness.models.rnn_tagger.modeling_rnn_tagger import RNNTaggerConfig, RNNTaggerForTokenClassification
+
     tokenizer = build_word_tokenizer(
         task.texts(), vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase,
         model_max_length=1_000_000, special_tokens_template=False, digits_to_zero=digits_to_zero,

@@ -30,6 +30,7 @@ from transformers.modeling_outputs import TokenClassifierOutput
 from harness.models.rnn.modeling_rnn import RNNModel, RNNPreTrainedModel, _chunk_mask
 from harness.models.rnn_tagger.configuration_rnn_tagger import CHAR_PAD, CHAR_UNK, RNNTaggerConfig
 from harness.modules.crf import CRF, allowed_transitions
+from harness.registry import register_auto
 
 
 class CharEncoder(nn.Module):
@@ -202,5 +203,7 @@ def char_ids(words: list[str], index: dict[str, int], max_word_length: int) -> l
         rows.append([index.get(c, CHAR_UNK) for c in chars] or [CHAR_UNK])
     return rows
 
+
+register_auto(RNNTaggerConfig, AutoModelForTokenClassification=RNNTaggerForTokenClassification)
 
 __all__ = ["RNNTaggerConfig", "RNNTaggerForTokenClassification", "CharEncoder", "char_ids"]
