@@ -201,6 +201,19 @@ def declare_family(module: str) -> None:
         _FAMILIES.append(module)
 
 
+def lazy_attributes(package: str, names: dict[str, str]):
+    """A module-level ``__getattr__`` (PEP 562) for a model package: each public name is imported from
+    ``package.<module>`` the first time it is used, so importing the package (to register its builders)
+    loads no modeling code."""
+
+    def __getattr__(name: str):
+        if name in names:
+            return getattr(importlib.import_module(f"{package}.{names[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
+
+
 def load_models() -> list[str]:
     """Import every declared model family (built-in and plugins), so the Auto classes know them all;
     returns their model types."""

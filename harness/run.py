@@ -197,7 +197,7 @@ def build_trainer(recipe: Recipe, built: Built, evaluation, accelerator, out: Pa
         callbacks.append(EarlyStopping(cfg.early_stopping_patience))
     best_key, greater = best_metric(recipe, built, evaluation)
     parts = TrainParts(
-        model=built.model, train_rows=rows.with_format("torch"),
+        model=built.model, train_rows=rows,
         collate_fn=task.collator(built.tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
         evaluate=evaluation, best_key=best_key, greater_is_better=greater, step=step, loss=loss,
         callbacks=callbacks, optimizer=recipe.optimizer, scheduler=recipe.scheduler, shuffle=not task.stateful,

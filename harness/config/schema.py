@@ -139,11 +139,13 @@ for _hf, _ours in {
     "greater_is_better": "evaluation.greater_is_better", "report_to": "tracking.report_to",
     "label_smoothing_factor": "loss: {component: cross_entropy, label_smoothing: ...}",
     "eval_strategy": "training.eval_steps (null: every epoch)", "save_strategy": "training.save_steps",
-    "push_to_hub": "not built yet", "seed": "seed (top level)", "output_dir": "output_dir (top level)",
+    "push_to_hub": None, "hub_model_id": None, "seed": "seed (top level)", "output_dir": "output_dir (top level)",
 }.items():
     for _section in ("training", "evaluation", "tracking", ""):
         _path = f"{_section}.{_hf}" if _section else _hf
-        if _ours.split(" ")[0].split(":")[0] != _path:
+        if _ours is None:
+            MOVED[_path] = "a Hugging Face TrainingArguments name with no counterpart here yet"
+        elif _ours.split(" ")[0].split(":")[0] != _path:
             MOVED[_path] = f"the Hugging Face TrainingArguments name; here it is {_ours}"
 MOVED.update({
     "training.optimizer": "moved to the optimizer section: optimizer: {component: adamw | sgd, ...}",

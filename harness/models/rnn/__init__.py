@@ -10,23 +10,17 @@ Importing this package registers the recipe builders ``rnn_lm``, ``rnn_classifie
 
 from __future__ import annotations
 
-import importlib
-
 from harness import registry
 from harness.models.rnn import builders  # noqa: F401  (registers the builders)
 
 registry.declare_family("harness.models.rnn.modeling_rnn")
 
-_LAZY = {"RNNConfig": "configuration_rnn", "RNNState": "modeling_rnn", "RNNPreTrainedModel": "modeling_rnn",
+_LAZY = {"RNNConfig": "modeling_rnn", "RNNState": "modeling_rnn", "RNNPreTrainedModel": "modeling_rnn",
          "RNNModel": "modeling_rnn", "RNNForCausalLM": "modeling_rnn", "RNNForSequenceClassification": "modeling_rnn",
          "RNNForTokenClassification": "modeling_rnn", "reference_cell_step": "modeling_rnn"}
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"harness.models.rnn.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'harness.models.rnn' has no attribute {name!r}")
+__getattr__ = registry.lazy_attributes(__name__, _LAZY)
 
 
 @registry.register("report", "gradient_through_time")
