@@ -163,7 +163,7 @@ class Trainer:
         self.step, self.loss = parts.step, parts.loss
         self.callbacks = CallbackList(parts.callbacks)
         self.best_key, self.greater = parts.best_key, parts.greater_is_better
-        self.loss.check()
+        getattr(self.loss, "check", lambda: None)()  # a Loss refuses trainable parameters
 
         self.sampler = EpochSampler(len(parts.train_rows), parts.seed, shuffle=parts.shuffle, lengths=parts.lengths,
                                     group_size=GROUP_BATCHES * cfg.batch_size * accelerator.num_processes)
