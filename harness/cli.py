@@ -12,6 +12,16 @@ import sys
 
 from harness.errors import HarnessError, report_errors
 
+TRUST_HELP = ("let a recipe's model.trust_remote_code: true apply: the checkpoint's own Python code runs "
+              "(only for checkpoints you trust)")
+
+
+def allow_remote_code() -> None:
+    """The command line's consent to ``model.trust_remote_code: true`` (read by recipe validation)."""
+    from harness.config.schema import TRUST_REMOTE_CODE_ENV
+
+    os.environ[TRUST_REMOTE_CODE_ENV] = "1"
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description=__doc__.splitlines()[0])
@@ -23,9 +33,11 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("recipe")
         sp.add_argument("overrides", nargs="*", metavar="key.path=value")
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+        sp.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     sp = sub.add_parser("validate", help="validate recipes without touching data or weights")
     sp.add_argument("recipes", nargs="+", help="recipe files, or key.path=value overrides applied to each")
     sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
+    sp.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     # listed here for `harness --help`; main() hands its arguments to the leaderboard's own parser
     sub.add_parser(
         "leaderboard",
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return glue_leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
+    if getattr(args, "trust_remote_code", False):
+        allow_remote_code()
 
     def command() -> int:
         if args.command == "validate":

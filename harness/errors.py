@@ -7,6 +7,7 @@ code 2. Each message names the place: a recipe key path (``training.lr``) or ``f
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Callable
 
@@ -31,6 +32,18 @@ class TrainingError(HarnessError):
     exit_code = 3
 
 
+class Interrupted(HarnessError):
+    """A signal (SIGINT, SIGTERM) stopped the run; the exit code is the shell's 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
+
+
+def _terminated(signum, frame):
+    raise Interrupted(f"terminated ({signal.Signals(signum).name})", signum)
+
+
 def where(path: str, line: int | None = None) -> str:
     """``file:line`` for messages (1-based line numbers, as editors show them)."""
     return f"{path}:{line}" if line is not None else str(path)
@@ -40,6 +53,10 @@ def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
     """Run a command; turn a failure into one ``error:`` line (only on the main process of a
     multi-process launch) and an exit code. ``debug`` re-raises to show the traceback."""
     main_process = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+    try:  # SIGTERM (what `kill` and job schedulers send) ends a command like SIGINT: one line, an exit code
+        signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread
+        pass
     try:
         return fn()
     except HarnessError as e:

@@ -50,28 +50,15 @@ def procedure_of(recipe: Recipe):
     return registry.resolve("procedure", name) if name else None
 
 
-def check_output_dir(recipe: Recipe, output_dir: Path) -> None:
-    """Refuse to train over an earlier run unless asked to resume or overwrite it."""
-    from harness.training import checkpoint as ckpt
+def run_dir(recipe: Recipe, training: bool = True):
+    """The output folder, locked for this command. For training, an earlier run there is refused, or
+    (``training.overwrite``) moved aside until this one's training starts
+    (:class:`harness.training.rundir.RunDir`); evaluating only takes the lock."""
+    from harness.training.rundir import RunDir
 
     cfg = recipe.training
-    if cfg.resume:
-        return
-    if cfg.overwrite:  # asked to replace the earlier run: its results must not mix with the new one
-        import shutil
-
-        if int(os.environ.get("RANK", "0")) == 0:
-            for name in ("checkpoints", "model", "eval"):
-                shutil.rmtree(output_dir / name, ignore_errors=True)
-            for name in ("metrics.json", "report.md", "logs/history.jsonl"):
-                (output_dir / name).unlink(missing_ok=True)
-        return
-    earlier = ckpt.list_checkpoints(output_dir / "checkpoints") or (output_dir / "metrics.json").is_file()
-    if earlier:
-        raise HarnessError(
-            f"output_dir {output_dir} already holds a run; pass training.resume=auto to continue it, "
-            f"training.overwrite=true to replace it, or another output_dir"
-        )
+    return RunDir(Path(recipe.output_dir), overwrite=training and cfg.overwrite, resume=bool(cfg.resume),
+                  main=is_main_process(), check_earlier=training)
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -241,7 +228,10 @@ def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> No
 
 
 def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
+    """Continue from ``training.resume`` (``auto``: the latest checkpoint), after checking that the recipe
+    changes nothing the checkpoint fixes; the changes that can apply are said and recorded."""
     from harness.training import checkpoint as ckpt
+    from harness.training.rundir import flat_recipe, resume_conflicts
 
     spec = recipe.training.resume
     path = ckpt.latest(out / "checkpoints") if spec == "auto" else Path(spec)
@@ -250,7 +240,17 @@ def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
         return
     if not (path / ckpt.STATE_FILE).is_file():
         raise HarnessError(f"training.resume: {path} is not a complete checkpoint")
+    old, new = ckpt.read_state(path).get("recipe") or {}, flat_recipe(recipe)
+    refused, applied = resume_conflicts(old, new) if old else ([], [])
+    if refused:
+        raise HarnessError(f"training.resume: {path} cannot continue with a changed " + "; ".join(refused)
+                           + " (its weights, optimizer state and schedule come from the checkpoint). Resume with "
+                           "the recipe it was trained with, or start a new run (another output_dir, or "
+                           "training.overwrite=true)")
+    if applied:
+        accelerator.print(f"resuming {path} with changed settings: {', '.join(applied)}")
     trainer.resume_from(path)
+    trainer.state.recipe = new
 
 
 def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
@@ -283,28 +283,32 @@ def write_outputs(out: Path, title: str, metrics: dict, run_info: dict, history:
 
 def train(recipe_path: str, overrides: list[str]) -> Path:
     """The main job: train, evaluate the best checkpoint, save the model, write the report."""
-    from harness import report
-
     t_start = time.time()
     recipe = load(recipe_path, overrides)
+    with run_dir(recipe) as folder:
+        for note in folder.notes:
+            print(note, file=sys.stderr)
+        return _train(recipe, recipe_path, folder, t_start)
+
+
+def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
+    from harness import report
+    from harness.training.rundir import flat_recipe
+
     out = Path(recipe.output_dir)
     title = recipe.name or Path(recipe_path).stem
-    check_output_dir(recipe, out)
     procedure = procedure_of(recipe)
     if procedure is not None:  # a model kind fitted otherwise (n-gram counting): one process
         if not is_main_process():
             return out / "report.md"
-        out.mkdir(parents=True, exist_ok=True)
-        report.write_recipe(out, recipe.raw)
         fitted = procedure.fit(recipe, out)
+        folder.commit()
+        report.write_recipe(out, recipe.raw)
         return write_outputs(out, title, fitted.metrics, fitted.run_info, [], {}, fitted.sections, t_start)
 
     # ---- setup
     accelerator = make_accelerator(recipe, out)
     seed_everything(recipe)
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        report.write_recipe(out, recipe.raw)
 
     # ---- build
     built = build(recipe, accelerator)
@@ -315,8 +319,12 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     )
     evaluation = build_evaluation(recipe, built, accelerator)
     trainer = build_trainer(recipe, built, evaluation, accelerator, out)
+    trainer.state.recipe = flat_recipe(recipe)
     if recipe.training.resume:
         resume(trainer, recipe, out, accelerator)
+    folder.commit()  # the run is under way: an earlier run it replaces goes now
+    if accelerator.is_main_process:
+        report.write_recipe(out, recipe.raw)
     if recipe.tracking.report_to:
         accelerator.init_trackers(recipe.tracking.project_name, config=_flat(recipe.raw))
 
@@ -358,9 +366,14 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
 
 def evaluate(recipe_path: str, overrides: list[str]) -> dict:
     """Evaluate a saved model (``model.path=DIR``, or the run's own ``output_dir/model``)."""
+    recipe = load(recipe_path, overrides)
+    with run_dir(recipe, training=False):
+        return _evaluate(recipe)
+
+
+def _evaluate(recipe: Recipe) -> dict:
     from harness import report
 
-    recipe = load(recipe_path, overrides)
     out = Path(recipe.output_dir)
     eval_dir = out / "eval"
     procedure = procedure_of(recipe)
@@ -392,7 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("recipe")
     p.add_argument("overrides", nargs="*", metavar="key.path=value")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="let a recipe's model.trust_remote_code: true apply (the checkpoint's own code runs)")
     args = p.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
+    if args.trust_remote_code:
+        from harness.config.schema import TRUST_REMOTE_CODE_ENV
+
+        os.environ[TRUST_REMOTE_CODE_ENV] = "1"
 
     def command() -> int:
         train(args.recipe, args.overrides)

@@ -45,26 +45,37 @@ def test_train_then_eval_in_process(write_recipe, tmp_path, fresh_accelerate, ca
         assert value == pytest.approx(metrics[key], abs=1e-6), key
 
 
-def test_an_earlier_run_is_refused_and_overwrite_clears_it(tmp_path):
-    from harness.run import check_output_dir, load
+def test_an_earlier_run_is_refused_and_overwrite_moves_it_aside_until_training_starts(tmp_path):
+    from harness.run import load, run_dir
 
     recipe_path = tmp_path / "r.yaml"
     recipe_path.write_text(yaml.safe_dump({"extends": str(REPO / "recipes/tiny/synthetic_bert.yaml"),
                                            "output_dir": str(tmp_path / "run")}))
     out = tmp_path / "run"
-    check_output_dir(load(str(recipe_path), []), out)  # nothing there yet
+    with run_dir(load(str(recipe_path), [])):  # nothing there yet
+        assert (out / ".harness.lock").is_file()
+    assert not (out / ".harness.lock").exists()
     (out / "checkpoints" / "checkpoint-3").mkdir(parents=True)
     (out / "checkpoints" / "checkpoint-3" / "trainer_state.json").write_text("{}")
-    (out / "metrics.json").write_text("{}")
-    (out / "logs").mkdir()
-    (out / "logs" / "history.jsonl").write_text("{}\n")
+    (out / "metrics.json").write_text('{"old": 1}')
+    (out / "notes.txt").write_text("mine")  # not a run file: never touched
     with pytest.raises(HarnessError, match="already holds a run"):
-        check_output_dir(load(str(recipe_path), []), out)
-    check_output_dir(load(str(recipe_path), ["training.resume=auto"]), out)  # continuing it is fine
-    assert (out / "metrics.json").is_file()
-    check_output_dir(load(str(recipe_path), ["training.overwrite=true"]), out)
+        with run_dir(load(str(recipe_path), [])):
+            pass
+    with run_dir(load(str(recipe_path), ["training.resume=auto"])):  # continuing it is fine
+        assert (out / "metrics.json").is_file()
+    # overwrite, and the new run fails before training: the earlier run is put back
+    with pytest.raises(RuntimeError):
+        with run_dir(load(str(recipe_path), ["training.overwrite=true"])):
+            assert not (out / "metrics.json").exists() and (out / ".replaced" / "metrics.json").is_file()
+            (out / "recipe.yaml").write_text("new")
+            raise RuntimeError("data path typo")
+    assert (out / "metrics.json").read_text() == '{"old": 1}' and not (out / "recipe.yaml").exists()
+    # overwrite, and the new run gets going: the earlier run is gone once it commits
+    with run_dir(load(str(recipe_path), ["training.overwrite=true"])) as folder:
+        folder.commit()
     assert not (out / "checkpoints").exists() and not (out / "metrics.json").exists()
-    assert not (out / "logs" / "history.jsonl").exists()
+    assert not (out / ".replaced").exists() and (out / "notes.txt").read_text() == "mine"
 
 
 def test_group_by_length_is_refused_for_a_streamed_lm(tmp_path, fresh_accelerate, capsys):

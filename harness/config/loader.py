@@ -18,20 +18,70 @@ from harness.errors import RecipeError
 
 _INTERP = re.compile(r"\$\{([^}]+)\}")
 
+#: values a recipe may hold once its aliases (``*name``) are expanded: a recipe has hundreds; a 500-byte
+#: "billion laughs" document, built from aliases of aliases, expands to billions
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_size(node, memo: dict) -> int:
+    """How many values ``node`` stands for once every alias in it is copied out (shared nodes counted once
+    per use, computed once each)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a node that contains itself is counted once
+        children = node.value if isinstance(node, (yaml.SequenceNode, yaml.MappingNode)) else ()
+        flat = [n for pair in children for n in pair] if isinstance(node, yaml.MappingNode) else list(children)
+        memo[key] = 1 + sum(_expanded_size(child, memo) for child in flat)
+    return memo[key]
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML would keep the last one
+    silently) and a document that expands past :data:`MAX_EXPANDED_NODES` values through its aliases (an
+    alias bomb)."""
+
+    def compose_document(self):
+        node = super().compose_document()
+        if node is not None:
+            size = _expanded_size(node, {})
+            if size > MAX_EXPANDED_NODES:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"its aliases (*name) expand it to {size:,} values (limit {MAX_EXPANDED_NODES:,}): "
+                    "refused as an alias bomb", node.start_mark)
+        return node
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: construct_mapping reports it
+                break
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (lines {first} and "
+                    f"{key_node.start_mark.line + 1}); YAML would silently keep the second", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
 
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"{path}: is a folder, not a recipe file")
     if not path.is_file():
         raise RecipeError(f"recipe not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         place = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise RecipeError(f"{place}: not valid YAML: {getattr(e, 'problem', None) or e}") from None
     except UnicodeDecodeError as e:
-        raise RecipeError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise RecipeError(f"{path}:{line}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise RecipeError(f"{path}: cannot be read: {e.strerror or e}") from None
     if data is None:
@@ -102,7 +152,7 @@ def parse_value(raw: str) -> Any:
     if _EXP_FLOAT.fullmatch(raw.strip()):
         return float(raw)
     try:
-        return yaml.safe_load(raw)
+        return yaml.load(raw, Loader=_RecipeLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError:
         return raw
 
@@ -163,6 +213,8 @@ def interpolate(data: dict) -> dict:
             return [resolve(v, f"{at}[{i}]", depth) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
+        if value.count("${") != len(_INTERP.findall(value)):
+            raise RecipeError(f"{at}: {value!r} has an unterminated or empty ${{...}}")
 
         def one(ref: str, whole: bool) -> Any:
             ref = ref.strip()

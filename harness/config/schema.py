@@ -20,8 +20,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import importlib.util
+import math
+import os
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from harness import registry
@@ -91,6 +94,9 @@ class RecipeSchema:
     name: str | None = None
     description: str | None = None
 
+
+#: set to 1 (by ``--trust-remote-code`` on the command line) to let ``model.trust_remote_code: true`` apply
+TRUST_REMOTE_CODE_ENV = "HARNESS_TRUST_REMOTE_CODE"
 
 #: a validated component section: ``{"component": name, **coerced arguments}``
 Spec = dict
@@ -308,6 +314,46 @@ def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list
         errors.append(f"evaluation.metric_for_best: split {split!r} is not evaluated (evaluation.splits: {splits})")
 
 
+#: training fields and what they must be: (lowest, highest, whether the lowest is allowed)
+_TRAINING_RANGES = {
+    "lr": (0.0, None, True), "weight_decay": (0.0, None, True), "num_epochs": (0.0, None, False),
+    "max_grad_norm": (0.0, None, True), "warmup_ratio": (0.0, 1.0, True), "batch_size": (1, None, True),
+    "eval_batch_size": (1, None, True), "gradient_accumulation_steps": (1, None, True), "max_steps": (1, None, True),
+    "warmup_steps": (0, None, True), "max_length": (1, None, True), "eval_steps": (1, None, True),
+    "save_steps": (1, None, True), "save_total_limit": (1, None, True), "early_stopping_patience": (0, None, True),
+    "log_steps": (1, None, True), "num_workers": (0, None, True), "pad_to_multiple_of": (1, None, True),
+}
+
+
+def check_ranges(training: TrainingConfig, errors: list[str]) -> None:
+    """Values of the right type that cannot work (a zero batch, a negative or NaN learning rate, ...)."""
+    for name, (low, high, closed) in _TRAINING_RANGES.items():
+        value = getattr(training, name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue  # None where allowed; wrong types are reported by the type check
+        if not math.isfinite(value):
+            errors.append(f"training.{name}: expected a finite number, got {value!r}")
+        elif value < low or (value == low and not closed) or (high is not None and value > high):
+            bound = f"{'≥' if closed else '>'} {low}" + (f" and ≤ {high}" if high is not None else "")
+            errors.append(f"training.{name}: expected a number {bound}, got {value!r}")
+
+
+def check_output_dir(output_dir: str, errors: list[str]) -> None:
+    if not output_dir.strip():
+        errors.append("output_dir: empty (the run would write into the current folder); name a folder")
+    elif Path(output_dir).exists() and not Path(output_dir).is_dir():
+        errors.append(f"output_dir: {output_dir} is a file, not a folder")
+
+
+def check_remote_code(model: dict | None, errors: list[str]) -> None:
+    """``trust_remote_code: true`` runs Python code shipped with a checkpoint; a recipe alone may not turn it
+    on (a recipe or checkpoint must never run code): the person launching the run says so too."""
+    if model and model.get("trust_remote_code") is True and os.environ.get(TRUST_REMOTE_CODE_ENV) != "1":
+        errors.append(f"model.trust_remote_code: true would run the Python code that comes with the checkpoint; "
+                      f"allow it for this run on the command line (harness train --trust-remote-code, or "
+                      f"{TRUST_REMOTE_CODE_ENV}=1 with accelerate launch)")
+
+
 def check_trackers(tracking: TrackingConfig, errors: list[str]) -> None:
     for i, name in enumerate(tracking.report_to):
         module = TRACKER_MODULES.get(name)
@@ -360,8 +406,11 @@ def validate(raw: dict) -> Recipe:
                           for i, c in enumerate(callbacks)]
     peft = validate_peft(raw.get("peft"), errors)
     generation = validate_generation(raw.get("generation"), errors)
+    check_remote_code(model, errors)
     if top is not None:
         check_trackers(top.tracking, errors)
+        check_ranges(top.training, errors)
+        check_output_dir(top.output_dir, errors)
         if data is not None:
             check_metric_for_best(top.evaluation, data, errors)
     if errors or top is None or data is None or model is None:

@@ -23,8 +23,10 @@ safetensors). Resuming reloads all of it and skips the consumed batches with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from harness.config.schema import TrainingConfig
-from harness.errors import HarnessError, TrainingError
+from harness.errors import HarnessError, Interrupted, TrainingError
 from harness.losses import Loss, ModelOutputLoss
 from harness.training import checkpoint as ckpt
 from harness.training.callbacks import Callback, CallbackList
@@ -136,6 +138,12 @@ class LoopState:
     train_seconds: float = 0.0
     history: list[dict] = field(default_factory=list)  # {"step", "loss", "lr", "epoch"} and eval rows
     callbacks: list[dict] = field(default_factory=list)  # each callback's state_dict
+    scheduler: dict = field(default_factory=dict)  # the lr schedule's state_dict (JSON: no pickle to load)
+    window_loss: float = 0.0  # the loss summed since the last log row, and over how many batches
+    window_batches: int = 0
+    lowest_loss: float | None = None  # the lowest logged training loss so far
+    last_sane_checkpoint: str | None = None  # the newest checkpoint written before any loss spike
+    recipe: dict = field(default_factory=dict)  # what the run was trained with (a resume compares it)
 
 
 @dataclass
@@ -150,6 +158,9 @@ def _is_better(value: float, best: float | None, greater: bool) -> bool:
 
 
 STEP_STATE = "step_state_{}.safetensors"
+#: a logged training loss this many times the lowest one so far is a spike: checkpoints written after it
+#: are not "good" ones to go back to when the run later fails
+SPIKE = 10.0
 
 
 class Trainer:
@@ -178,12 +189,15 @@ class Trainer:
         self.batches_per_epoch = len(self.train_dl)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)
         self.total_steps = cfg.max_steps or max(1, math.ceil(cfg.num_epochs * self.steps_per_epoch))
-        # not prepared: Accelerate would step a prepared scheduler once per process per step
+        # not prepared: Accelerate would step a prepared scheduler once per process per step; not registered
+        # for Accelerate's checkpointing either (it pickles custom objects and loads them with weights_only=False):
+        # its state goes into the checkpoint's JSON
         self.scheduler = build_scheduler(self.optimizer, parts.scheduler, self.total_steps, self.steps_per_epoch,
                                          warmup_steps(cfg.warmup_steps, cfg.warmup_ratio, self.total_steps))
-        accelerator.register_for_checkpointing(self.scheduler)
 
         self.state = LoopState()
+        self._signal: int | None = None  # SIGINT / SIGTERM received while training
+        self._saved_step: int | None = None  # the step of the last checkpoint written
         self._stop_reason: str | None = None
         self._stopped_early = False
         device = accelerator.device
@@ -226,12 +240,20 @@ class Trainer:
         first = int(self._first_bad.item())
         if first < 0:
             return
-        last = ckpt.latest(self.ckpt_root)
-        kept = f"the last good checkpoint is kept at {last}" if last else "no checkpoint had been written yet"
+        good, latest = self.state.last_sane_checkpoint, ckpt.latest(self.ckpt_root)
+        if good is None:
+            kept = "no checkpoint before it is a good one to go back to"
+        else:
+            kept = f"the last good checkpoint is {good}"
+            if latest is not None and Path(good) != latest:
+                kept += f" (later ones, up to {latest.name}, were written after the training loss spiked)"
+        advice = ("Start again with a lower training.lr or training.max_grad_norm (another output_dir, or "
+                  f"training.overwrite=true){'' if good is None else ', or go on from ' + Path(good).name + ' with training.resume=' + good + ' (a resumed run keeps that checkpoint’s learning rate and schedule)'}")
+        if self.accelerator.mixed_precision == "fp16":
+            advice += "; training.mixed_precision=bf16 avoids fp16's overflow"
         raise TrainingError(
             f"non-finite loss at step {first} (found at step {self.state.global_step}, epoch {self.state.epoch}); "
-            f"that update was skipped and the run stopped before saving anything, {kept}. Try a lower "
-            "training.lr, training.max_grad_norm, or training.mixed_precision=bf16 instead of fp16."
+            f"that update was skipped and the run stopped before saving anything; {kept}. {advice}."
         )
 
     # ------------------------------------------------------------------ checkpoints
@@ -244,6 +266,9 @@ class Trainer:
             ckpt.temporary_dir(self.ckpt_root, self.state.global_step)  # clears a stale one
         self._flush_tokens()
         self.state.callbacks = self.callbacks.state_dict()
+        self.state.scheduler = self.scheduler.state_dict()
+        self.state.window_loss = float(self._loss_sum.item())  # the open log window continues after a resume
+        self.state.window_batches = self._loss_n
         acc.wait_for_everyone()
         tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
         acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
@@ -254,11 +279,17 @@ class Trainer:
             save_file({k: v.detach().cpu().contiguous() for k, v in carried.items()},
                       str(tmp / STEP_STATE.format(acc.process_index)))
         acc.wait_for_everyone()
+        losses = [r["loss"] for r in self.state.history if "loss" in r]
+        spiked = any(not math.isfinite(x) or (self.state.lowest_loss is not None and x > SPIKE * self.state.lowest_loss)
+                     for x in losses[-1:])
+        if not spiked:
+            self.state.last_sane_checkpoint = str(final)
         if acc.is_main_process:
             ckpt.commit(tmp, final, dict(vars(self.state)))
-            protect = {Path(self.state.best_checkpoint)} if self.state.best_checkpoint else set()
+            protect = {Path(p) for p in (self.state.best_checkpoint, self.state.last_sane_checkpoint) if p}
             ckpt.prune(self.ckpt_root, self.cfg.save_total_limit, protect)
         acc.wait_for_everyone()
+        self._saved_step = self.state.global_step
         self.callbacks.call("on_save", self, final)
         return final
 
@@ -269,6 +300,12 @@ class Trainer:
         known = set(LoopState.__dataclass_fields__)
         self.state = LoopState(**{k: v for k, v in saved.items() if k in known})
         self.callbacks.load_state_dict(self.state.callbacks)
+        if self.state.scheduler:
+            self.scheduler.load_state_dict(self.state.scheduler)
+        elif (path / "custom_checkpoint_0.pkl").is_file():  # written before the schedule went into the JSON
+            self.scheduler.load_state_dict(torch.load(path / "custom_checkpoint_0.pkl", weights_only=True))
+        self._loss_sum.fill_(self.state.window_loss)
+        self._loss_n = self.state.window_batches
         carried = path / STEP_STATE.format(acc.process_index)
         if carried.is_file():
             from safetensors.torch import load_file
@@ -342,6 +379,8 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0],
         }
         self._flush_tokens()
+        if math.isfinite(row["loss"]) and (self.state.lowest_loss is None or row["loss"] < self.state.lowest_loss):
+            self.state.lowest_loss = row["loss"]
         self._record(row)
         self.accelerator.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
         self._loss_sum.zero_()
@@ -349,7 +388,54 @@ class Trainer:
         self.callbacks.call("on_log", self, row)
         return row
 
+    @contextlib.contextmanager
+    def _signals(self):
+        """While training, SIGINT and SIGTERM ask for a stop at the next optimizer-step boundary, with a
+        checkpoint to resume from; a second one stops at once."""
+
+        def handler(signum, frame):
+            if self._signal is not None:
+                signal.signal(signum, previous.get(signum, signal.SIG_DFL))
+                raise Interrupted(f"interrupted again ({signal.Signals(signum).name}) before the checkpoint; "
+                                  "the last complete checkpoint is kept", signum)
+            self._signal = signum
+            self.accelerator.print(f"{signal.Signals(signum).name}: stopping at the next step with a checkpoint "
+                                   "(send it again to stop now)")
+
+        previous = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            pass
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _signalled(self, log_step: bool) -> bool:
+        """Whether a stop signal arrived (on any process: checked at log steps when there are several)."""
+        if self.accelerator.num_processes == 1:
+            return self._signal is not None
+        if not log_step:
+            return False
+        flag = torch.tensor(int(self._signal is not None), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(flag, reduction="sum").item())
+
+    def _stop_for_signal(self) -> None:
+        path = ckpt.checkpoint_dir(self.ckpt_root, self.state.global_step)
+        if self._saved_step != self.state.global_step:
+            path = self.save_checkpoint()
+        signum = self._signal or signal.SIGTERM
+        raise Interrupted(f"interrupted ({signal.Signals(signum).name}) at step {self.state.global_step}; checkpoint "
+                          f"saved at {path}: continue with training.resume=auto", signum)
+
     def train(self) -> TrainResult:
+        with self._signals():
+            return self._train()
+
+    def _train(self) -> TrainResult:
         acc, cfg, st = self.accelerator, self.cfg, self.state
         eval_every = cfg.eval_steps or self.steps_per_epoch
         save_every = cfg.save_steps
@@ -396,7 +482,8 @@ class Trainer:
                 end_of_epoch = st.batch_in_epoch >= self.batches_per_epoch
                 if end_of_epoch:
                     st.epoch, st.batch_in_epoch = st.epoch + 1, 0
-                if st.global_step % cfg.log_steps == 0 or st.global_step == self.total_steps:
+                log_step = st.global_step % cfg.log_steps == 0 or st.global_step == self.total_steps
+                if log_step:
                     row = self._log_row()
                     bar.set_postfix(loss=f"{row['loss']:.4f}")
                 self.callbacks.call("on_step_end", self)
@@ -412,6 +499,10 @@ class Trainer:
                     t0 = time.perf_counter()
                 if end_of_epoch:
                     self.callbacks.call("on_epoch_end", self)
+                if self._signalled(log_step):
+                    st.train_seconds += time.perf_counter() - t0
+                    bar.close()
+                    self._stop_for_signal()
                 if self._stop_reason is not None:
                     acc.print(self._stop_reason)
                     finished = True
