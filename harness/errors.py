@@ -72,5 +72,6 @@ def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
         if debug:
             raise
         if main_process:
-            print(f"error: {type(e).__name__}: {e}\n(run with --debug for the traceback)", file=sys.stderr)
+            first = (str(e).strip().splitlines() or [""])[0]
+            print(f"error: {type(e).__name__}: {first} (run with --debug for the traceback)", file=sys.stderr)
         return 1

@@ -115,7 +115,14 @@ def build(recipe: Recipe, accelerator) -> Built:
     if recipe.model_path:
         from harness.models.pretrained import load_saved
 
-        model, tokenizer = load_saved(recipe.model_path, task)
+        try:
+            model, tokenizer = load_saved(recipe.model_path, task)
+        except HarnessError:
+            raise
+        except Exception as e:  # a truncated weights file, a config transformers cannot read ...
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise HarnessError(f"model.path: {recipe.model_path} cannot be loaded ({type(e).__name__}: "
+                               f"{first[:300]})") from e
     else:
         model, tokenizer = registry.resolve("model", recipe.model_component)(task, **recipe.model_args)
         if recipe.peft:
@@ -249,7 +256,14 @@ def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
                            "training.overwrite=true)")
     if applied:
         accelerator.print(f"resuming {path} with changed settings: {', '.join(applied)}")
-    trainer.resume_from(path)
+    try:
+        trainer.resume_from(path)
+    except HarnessError:
+        raise
+    except Exception as e:  # a truncated file, weights of another shape, a missing optimizer state ...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise HarnessError(f"training.resume: the checkpoint {path} cannot be loaded into this run "
+                           f"({type(e).__name__}: {first[:300]})") from e
     trainer.state.recipe = new
 
 

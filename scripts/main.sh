@@ -8,5 +8,5 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} HF_EVALUATE_OFFLINE=${HF_EVALUATE_OFF
 if [ -z "${HARNESS_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
   export HARNESS_DATA_DIR=$(cd ../shared/data && pwd)
 fi
-exec .venv/bin/accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
+exec .venv/bin/accelerate launch --quiet --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
   harness/run.py recipes/glue_lora.yaml "$@"

@@ -301,7 +301,7 @@ def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list
     wanted = evaluation.metric_for_best
     args = {k: v for k, v in data.items() if k != "component"}
     declared = registry.entry("data", data["component"]).meta.get("metrics")
-    if wanted is None or declared is None:
+    if not isinstance(wanted, str) or declared is None:  # None, or a wrong type reported already
         return
     split, metric = wanted.split("/", 1) if "/" in wanted else ("", wanted)  # split/metric, split/type/metric
     names = list(declared(args)) + ["loss"]
@@ -310,7 +310,7 @@ def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list
         errors.append(f"evaluation.metric_for_best: {metric!r} is not a metric this task reports "
                       f"(it reports: {shown}){closest(metric, [n for n in names if '*' not in n])}")
     splits = evaluation.splits
-    if split and splits is not None and split not in splits:
+    if split and isinstance(splits, list) and split not in splits:
         errors.append(f"evaluation.metric_for_best: split {split!r} is not evaluated (evaluation.splits: {splits})")
 
 
@@ -355,7 +355,11 @@ def check_remote_code(model: dict | None, errors: list[str]) -> None:
 
 
 def check_trackers(tracking: TrackingConfig, errors: list[str]) -> None:
+    if not isinstance(tracking.report_to, list):
+        return  # reported by the type check
     for i, name in enumerate(tracking.report_to):
+        if not isinstance(name, str):
+            continue
         module = TRACKER_MODULES.get(name)
         if module is None:
             errors.append(f"tracking.report_to[{i}]: unknown tracker {name!r}{closest(str(name), TRACKER_MODULES)} "
@@ -407,11 +411,14 @@ def validate(raw: dict) -> Recipe:
     peft = validate_peft(raw.get("peft"), errors)
     generation = validate_generation(raw.get("generation"), errors)
     check_remote_code(model, errors)
-    if top is not None:
-        check_trackers(top.tracking, errors)
-        check_ranges(top.training, errors)
-        check_output_dir(top.output_dir, errors)
-        if data is not None:
+    if top is not None:  # a section that is not a mapping is None here, and already reported
+        if isinstance(top.tracking, TrackingConfig):
+            check_trackers(top.tracking, errors)
+        if isinstance(top.training, TrainingConfig):
+            check_ranges(top.training, errors)
+        if isinstance(top.output_dir, str):
+            check_output_dir(top.output_dir, errors)
+        if data is not None and isinstance(top.evaluation, EvaluationConfig):
             check_metric_for_best(top.evaluation, data, errors)
     if errors or top is None or data is None or model is None:
         raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(_explain(errors))))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from harness.errors import DataError, where
+from harness.io import read_text
 
 SCHEMES = ("IOB1", "IOB2", "IOBES")
 #: tag prefixes each scheme allows (besides the bare ``O``)
@@ -260,15 +261,10 @@ def read_conll(
     scheme = _check_scheme(scheme)
     source = _check_scheme(input_scheme or scheme)
     labels = None if label_set is None else set(label_set)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    try:
-        with open(path, encoding="utf-8-sig", newline=None) as f:
-            # universal newlines turn CRLF / CR into "\n"; str.splitlines() would also split on
-            # \x0b, \x1c, \u2028 etc., which can occur inside tokens and would shift line numbers
-            lines = f.read().split("\n")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_text(path)
+    # universal newlines (CRLF / CR → "\n", as open() reads them); str.splitlines() would also split on
+    # \x0b, \x1c, \u2028 etc., which can occur inside tokens and would shift line numbers
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
     sentences: list[Sentence] = []
     rows: list[list[str]] = []

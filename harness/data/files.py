@@ -7,6 +7,7 @@ then become ``datasets.Dataset`` objects and follow the same path as Hub data.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -15,48 +16,51 @@ from datasets import Dataset, DatasetDict
 from harness.data.base import (CLASSIFICATION, CLASSIFICATION_METRICS, REGRESSION, REGRESSION_METRICS,
                                ClassificationTask, TaskInfo)
 from harness.errors import DataError, where
+from harness.io import read_text
 from harness.registry import register
 
 
 def read_rows(path: str | Path) -> list[tuple[int, dict]]:
-    """``[(line_number, row_dict), ...]`` from a .tsv/.csv (header row required) or .jsonl file."""
+    """``[(line_number, row_dict), ...]`` from a .tsv/.txt or .csv file (header row required) or a .jsonl file.
+
+    TSV is read as GLUE's files are: tab-separated, no quoting (a field may start with ``"``); CSV with the
+    usual double-quote quoting. A header that names a column twice is an error (which value a row would
+    keep is not defined)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".json", ".tsv", ".csv", ".txt"):
+        raise DataError(f"{path}: unsupported file type {suffix!r} (use .tsv, .csv or .jsonl)")
+    text = read_text(path)
     rows: list[tuple[int, dict]] = []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            if suffix in (".jsonl", ".json"):
-                for i, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{where(path, i)}: not valid JSON: {e.msg}") from None
-                    if not isinstance(row, dict):
-                        raise DataError(f"{where(path, i)}: expected a JSON object, got {type(row).__name__}")
-                    rows.append((i, row))
-            elif suffix in (".tsv", ".csv", ".txt"):
-                delimiter = "," if suffix == ".csv" else "\t"
-                reader = csv.reader(f, delimiter=delimiter)
-                header = next(reader, None)
-                if header is None:
-                    raise DataError(f"{path}: empty file (a header row is required)")
-                for row in reader:
-                    line = reader.line_num
-                    if not row:
-                        continue
-                    if len(row) != len(header):
-                        raise DataError(
-                            f"{where(path, line)}: expected {len(header)} fields ({', '.join(header)}), got {len(row)}"
-                        )
-                    rows.append((line, dict(zip(header, row))))
-            else:
-                raise DataError(f"{path}: unsupported file type {suffix!r} (use .tsv, .csv or .jsonl)")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if suffix in (".jsonl", ".json"):
+        for i, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{where(path, i)}: not valid JSON: {e.msg}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where(path, i)}: expected a JSON object, got {type(row).__name__}")
+            rows.append((i, row))
+        return rows
+    if suffix == ".csv":
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=",")
+    else:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    header = next(reader, None)
+    if header is None:
+        raise DataError(f"{path}: empty file (a header row is required)")
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise DataError(f"{where(path, 1)}: the header names column {twice[0]!r} more than once")
+    for row in reader:
+        line = reader.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise DataError(f"{where(path, line)}: expected {len(header)} fields ({', '.join(header)}), got {len(row)}")
+        rows.append((line, dict(zip(header, row))))
     return rows
 
 

@@ -25,7 +25,8 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from harness.data.base import Task, TaskInfo
-from harness.errors import DataError, HarnessError, RecipeError, where
+from harness.errors import DataError, HarnessError, RecipeError
+from harness.io import read_text
 from harness.registry import register
 
 LANGUAGE_MODELING = "language_modeling"
@@ -119,16 +120,7 @@ class LMTextTask(Task):
 
 def read_lines(path: str | Path, lowercase: bool = False) -> list[str]:
     """Non-blank lines of a UTF-8 text file (a bad byte is a DataError naming ``file:line``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{where(path, line)}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    return [line.strip() for line in read_text(path).splitlines() if line.strip()]
 
 
 #: what a language model of this task reports: the neural evaluator's perplexity / loss / tokens, and the

@@ -158,9 +158,49 @@ def _is_better(value: float, best: float | None, greater: bool) -> bool:
 
 
 STEP_STATE = "step_state_{}.safetensors"
+RNG_STATE = "rng_state_{}"  # .safetensors (torch generators) and .json (Python's and numpy's)
 #: a logged training loss this many times the lowest one so far is a spike: checkpoints written after it
 #: are not "good" ones to go back to when the run later fails
 SPIKE = 10.0
+
+
+def _save_rng(stem: Path) -> None:
+    """Every random generator the run draws from, without pickle: torch's (CPU and each CUDA device) as
+    safetensors, Python's and numpy's as JSON."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import save_file
+
+    tensors = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    save_file(tensors, str(stem.with_suffix(".safetensors")))
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    stem.with_suffix(".json").write_text(json.dumps({"python": [version, list(internal), gauss],
+                                                     "numpy": [kind, keys.tolist(), pos, has_gauss, cached]}))
+
+
+def _load_rng(stem: Path) -> None:
+    """Restore :func:`_save_rng`'s states (a checkpoint written before they were saved: nothing to do)."""
+    import random
+
+    import numpy as np
+    from safetensors.torch import load_file
+
+    if not stem.with_suffix(".safetensors").is_file():
+        return
+    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    torch.set_rng_state(tensors["cpu"])
+    cuda = [tensors[f"cuda{i}"] for i in range(len(tensors) - 1) if f"cuda{i}" in tensors]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    states = json.loads(stem.with_suffix(".json").read_text())
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
 class Trainer:
@@ -271,13 +311,17 @@ class Trainer:
         self.state.window_batches = self._loss_n
         acc.wait_for_everyone()
         tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
-        acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
-        carried = self.step.state_tensors()
-        if carried:
-            from safetensors.torch import save_file
+        try:
+            acc.save_state(str(tmp), safe_serialization=True)  # every process writes its RNG state here
+            carried = self.step.state_tensors()
+            if carried:
+                from safetensors.torch import save_file
 
-            save_file({k: v.detach().cpu().contiguous() for k, v in carried.items()},
-                      str(tmp / STEP_STATE.format(acc.process_index)))
+                save_file({k: v.detach().cpu().contiguous() for k, v in carried.items()},
+                          str(tmp / STEP_STATE.format(acc.process_index)))
+            _save_rng(tmp / RNG_STATE.format(acc.process_index))
+        except OSError as e:  # a full disk, a folder gone read-only: the earlier checkpoints stay
+            self._cannot_save(final, e)
         acc.wait_for_everyone()
         losses = [r["loss"] for r in self.state.history if "loss" in r]
         spiked = any(not math.isfinite(x) or (self.state.lowest_loss is not None and x > SPIKE * self.state.lowest_loss)
@@ -285,7 +329,10 @@ class Trainer:
         if not spiked:
             self.state.last_sane_checkpoint = str(final)
         if acc.is_main_process:
-            ckpt.commit(tmp, final, dict(vars(self.state)))
+            try:
+                ckpt.commit(tmp, final, dict(vars(self.state)))
+            except OSError as e:
+                self._cannot_save(final, e)
             protect = {Path(p) for p in (self.state.best_checkpoint, self.state.last_sane_checkpoint) if p}
             ckpt.prune(self.ckpt_root, self.cfg.save_total_limit, protect)
         acc.wait_for_everyone()
@@ -293,9 +340,15 @@ class Trainer:
         self.callbacks.call("on_save", self, final)
         return final
 
+    def _cannot_save(self, final: Path, error: OSError):
+        raise TrainingError(f"checkpoint {final.name} cannot be written in {self.ckpt_root} "
+                            f"({error.strerror or error}); the earlier checkpoints are kept") from error
+
     def resume_from(self, path: Path) -> None:
         acc = self.accelerator
         acc.load_state(str(path))
+        # Accelerate skips RNG states it cannot load with a log line only; ours make the resume exact
+        _load_rng(path / RNG_STATE.format(acc.process_index))
         saved = ckpt.read_state(path)
         known = set(LoopState.__dataclass_fields__)
         self.state = LoopState(**{k: v for k, v in saved.items() if k in known})
@@ -432,19 +485,22 @@ class Trainer:
                           f"saved at {path}: continue with training.resume=auto", signum)
 
     def train(self) -> TrainResult:
-        with self._signals():
-            return self._train()
+        from tqdm.auto import tqdm
 
-    def _train(self) -> TrainResult:
+        if self.accelerator.is_main_process:
+            ckpt.clean_partial(self.ckpt_root)
+        bar = tqdm(total=self.total_steps, initial=self.state.global_step,
+                   disable=not self.accelerator.is_local_main_process, desc="train")
+        try:
+            with self._signals():
+                return self._train(bar)
+        finally:
+            bar.close()  # before any error line, which then starts a line of its own
+
+    def _train(self, bar) -> TrainResult:
         acc, cfg, st = self.accelerator, self.cfg, self.state
         eval_every = cfg.eval_steps or self.steps_per_epoch
         save_every = cfg.save_steps
-        if acc.is_main_process:
-            ckpt.clean_partial(self.ckpt_root)
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=self.total_steps, initial=st.global_step, disable=not acc.is_local_main_process, desc="train")
         if self.parts.evaluate_at_start and st.global_step == 0:
             self._record({"step": 0, "epoch": 0, "eval": self.evaluate()})
         self.callbacks.call("on_train_begin", self)
@@ -466,7 +522,7 @@ class Trainer:
                 if starting:
                     self.callbacks.call("on_step_begin", self)
                 with acc.accumulate(self.model):
-                    loss = self.step(self.model, batch, self.loss, acc)
+                    loss = self.step(self.model, batch, self.loss, acc).reshape(-1).mean()  # a (1,) loss too
                     self._bad |= ~torch.isfinite(loss)
                     self._loss_sum += loss.to(self._loss_sum.dtype)
                     self._loss_n += 1
@@ -501,7 +557,6 @@ class Trainer:
                     self.callbacks.call("on_epoch_end", self)
                 if self._signalled(log_step):
                     st.train_seconds += time.perf_counter() - t0
-                    bar.close()
                     self._stop_for_signal()
                 if self._stop_reason is not None:
                     acc.print(self._stop_reason)
@@ -516,7 +571,6 @@ class Trainer:
         st.train_seconds += time.perf_counter() - t0
         self._raise_if_bad()
         self._flush_tokens()
-        bar.close()
         self.callbacks.call("on_train_end", self)
         best = Path(st.best_checkpoint) if st.best_checkpoint else None
         return TrainResult(state=st, stopped_early=self._stopped_early, best_checkpoint=best)
