@@ -1,9 +1,11 @@
 """Shared fixtures: offline environment, the one tiny recipe, a recipe writer, a fresh Accelerate state for
-in-process runs, and a subprocess runner."""
+in-process runs, a subprocess runner, and what the safety probes (tests/safety) share: a folder holding an
+earlier run, a finished tiny run, the one error line of a command."""
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -46,17 +48,22 @@ def tiny_yaml(**sections) -> str:
     return yaml.safe_dump(tiny_recipe(**sections), sort_keys=False)
 
 
-@pytest.fixture
-def fresh_accelerate():
-    """Accelerate keeps process-wide singletons (its state, the gradient state): start and leave an
-    in-process run with none, so runs in one pytest process do not see each other's settings."""
+def reset_accelerate() -> None:
+    """Forget Accelerate's process-wide singletons (its state, the gradient state), so that the next
+    in-process run builds its own."""
     from accelerate.state import AcceleratorState, GradientState, PartialState
 
     for state in (AcceleratorState, GradientState, PartialState):
         state._reset_state()
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """An in-process run starts and leaves with no Accelerate state, so runs in one pytest process do not
+    see each other's settings; call :func:`reset_accelerate` between two runs in one test."""
+    reset_accelerate()
     yield
-    for state in (AcceleratorState, GradientState, PartialState):
-        state._reset_state()
+    reset_accelerate()
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -95,3 +102,59 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ------------------------------------------------------------------ the safety probes' helpers
+
+EARLIER = {"metrics.json": '{"validation/accuracy": 0.9}\n', "report.md": "# the earlier run\n",
+           "recipe.yaml": "name: earlier\n", "model/model.safetensors": "weights",
+           "checkpoints/checkpoint-8/trainer_state.json": '{"global_step": 8}'}
+
+
+@pytest.fixture
+def earlier_run(tmp_path) -> Path:
+    """``tmp_path/run`` holding a finished run's files; ``unchanged(folder)`` checks them afterwards."""
+    out = tmp_path / "run"
+    for name, text in EARLIER.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    return out
+
+
+def unchanged(out: Path) -> bool:
+    return all((out / name).is_file() and (out / name).read_text() == text for name, text in EARLIER.items())
+
+
+def recipe_file(tmp_path: Path, name: str = "recipe", **sections) -> Path:
+    """The shared tiny recipe (output_dir ``tmp_path/run``) as a file, with sections replaced."""
+    body = tiny_recipe(**{"output_dir": str(tmp_path / "run"), **sections})
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def one_error(err: str) -> str:
+    """The single ``error:`` line of a command's stderr (asserting there is exactly one)."""
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
+    return lines[0]
+
+
+def metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text())
+
+
+#: training settings of the probes' runs: 32 rows, batch 8 → 4 steps per epoch, checkpoints at 4 and 8
+TRAIN = {"lr": 5e-4, "batch_size": 8, "num_epochs": 2, "log_steps": 3, "eval_steps": 4}
+
+
+@pytest.fixture
+def finished(tmp_path, fresh_accelerate):
+    """A tiny finished run in ``tmp_path/run`` (checkpoints at steps 4 and 8): ``(recipe path, folder)``."""
+    from harness.cli import main
+
+    path = recipe_file(tmp_path, training=TRAIN)
+    assert main(["train", str(path)]) == 0
+    reset_accelerate()
+    return path, tmp_path / "run"

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, reset_accelerate
 
 from harness.cli import main
 from harness.errors import HarnessError
@@ -35,10 +35,7 @@ def test_train_then_eval_in_process(write_recipe, tmp_path, fresh_accelerate, ca
     tok = AutoTokenizer.from_pretrained(out / "model")
     assert model(**tok(["good great film"], return_tensors="pt")).logits.shape == (1, 2)
 
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     assert main(["eval", str(recipe)]) == 0
     again = json.loads((out / "eval" / "metrics.json").read_text())
     for key, value in again.items():
@@ -113,10 +110,7 @@ def test_a_recipe_loss_trains_the_model(write_recipe, tmp_path, fresh_accelerate
     smooth = write_recipe("smooth",
                           loss={"component": "cross_entropy", "label_smoothing": 0.4})
     assert main(["train", str(plain)]) == 0
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     assert main(["train", str(smooth)]) == 0
 
     def last_loss(name):

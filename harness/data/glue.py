@@ -35,6 +35,7 @@ MNLI task's columns, for the leaderboard writer to predict after training on ``g
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ from datasets import Dataset, DatasetDict, Features, Value
 
 from harness.data.base import CLASSIFICATION, REGRESSION, ClassificationTask, TaskInfo
 from harness.errors import DataError, RecipeError, where
+from harness.io import read_text
 from harness.registry import register
 
 log = logging.getLogger(__name__)
@@ -431,7 +433,8 @@ def _read_tsv(spec: _Spec, split: str, layout: _FileLayout, path: Path) -> dict[
     text_cols = list(layout.text.items())
     test = split.startswith("test")
 
-    with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig drops MRPC's BOM
+    text = read_text(path)  # utf-8-sig drops MRPC's BOM; a bad byte names file:line
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         try:
             if layout.positional:
@@ -492,8 +495,6 @@ def _read_tsv(spec: _Spec, split: str, layout: _FileLayout, path: Path) -> dict[
                 row_number += 1
         except csv.Error as e:
             raise DataError(f"{where(str(path), reader.line_num)}: unreadable TSV row ({e})") from None
-        except UnicodeDecodeError as e:
-            raise DataError(f"{where(str(path))}: not UTF-8 text ({e})") from None
 
     if not test and not labels:
         raise DataError(f"{where(str(path))}: no examples (GLUE {spec.key} {split} split)")

@@ -89,3 +89,16 @@ def test_crlf_files_read_like_lf_files(tmp_path):
     lf.write_text("EU B-ORG\nrejects O\n\nPeter B-PER\n")
     crlf.write_bytes(b"EU B-ORG\r\nrejects O\r\n\r\nPeter B-PER\r\n")
     assert [s.tokens for s in read_conll(lf)] == [s.tokens for s in read_conll(crlf)]
+
+
+def test_a_bad_byte_in_a_glue_file_names_file_and_line(tmp_path):
+    from harness.data.glue import glue
+
+    rte = tmp_path / "RTE"
+    rte.mkdir()
+    header = "index\tsentence1\tsentence2\tlabel\n"
+    (rte / "train.tsv").write_bytes((header + "0\tA man.\tA person.\tentailment\n").encode()
+                                    + b"1\tA d\xffg.\tA cat.\tnot_entailment\n")
+    (rte / "dev.tsv").write_text(header + "0\tA.\tB.\tentailment\n")
+    with pytest.raises(DataError, match=rf"{rte / 'train.tsv'}:3: not UTF-8 text"):
+        glue("rte", data_dir=str(tmp_path), source="local")

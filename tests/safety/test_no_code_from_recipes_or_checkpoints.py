@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
-from probes import one_error, recipe_file
+from conftest import REPO, one_error, recipe_file, reset_accelerate
 
 from harness.cli import main
 
@@ -96,13 +95,6 @@ def finished_run(tmp_path, fresh_accelerate):
     return path, tmp_path / "run"
 
 
-def _reset_accelerate():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
 def test_a_checkpoint_holds_no_pickle_the_harness_writes(finished_run):
     _, out = finished_run
     ckpt = out / "checkpoints" / "checkpoint-8"
@@ -125,7 +117,7 @@ def test_a_crafted_checkpoint_cannot_run_code_on_resume(finished_run, capsys, pl
         state.pop("scheduler")
         (ckpt / "trainer_state.json").write_text(json.dumps(state))
     before = json.loads((out / "metrics.json").read_text())
-    _reset_accelerate()
+    reset_accelerate()
     code = main(["train", str(path), f"training.resume={ckpt}"])
     err = capsys.readouterr().err
     assert not marker.exists(), "unpickling ran code"

@@ -13,30 +13,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import REPO, child_env
-from probes import one_error, recipe_file
+from conftest import REPO, TRAIN, child_env, one_error, recipe_file
 
 from harness.cli import main
 from harness.config.schema import TrainingConfig
 from harness.errors import TrainingError, report_errors
 from harness.training.loop import TrainParts, Trainer
 
-TRAIN = {"lr": 5e-4, "batch_size": 8, "num_epochs": 2, "eval_steps": 4}
-
-
-def reset():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-@pytest.fixture
-def finished(tmp_path, fresh_accelerate):
-    path = recipe_file(tmp_path, training=TRAIN)
-    assert main(["train", str(path)]) == 0
-    reset()
-    return path, tmp_path / "run"
 
 
 def _truncate(path):

@@ -5,7 +5,7 @@ folder untouched. (Issue 12's probe, "refused at validation" group.)"""
 from __future__ import annotations
 
 import pytest
-from probes import earlier_run, one_error, recipe_file, unchanged  # noqa: F401  (earlier_run is a fixture)
+from conftest import one_error, recipe_file, unchanged
 
 from harness.cli import main
 

@@ -11,19 +11,11 @@ import socket
 
 import pytest
 import yaml
-from probes import earlier_run, metrics, one_error, recipe_file, unchanged  # noqa: F401  (earlier_run: a fixture)
+from conftest import TRAIN, metrics, one_error, recipe_file, reset_accelerate, unchanged
 
 from harness.cli import main
 
 
-def reset():
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
-
-
-TRAIN = {"lr": 5e-4, "batch_size": 8, "num_epochs": 2, "log_steps": 3, "eval_steps": 4}  # 4 steps per epoch
 
 
 # ----------------------------------------------------------------------------------- overwrite
@@ -93,14 +85,6 @@ def test_a_lock_from_another_host_says_how_to_clear_it(tmp_path, capsys, earlier
 # ----------------------------------------------------------------------------------- resume
 
 
-@pytest.fixture
-def finished(tmp_path, fresh_accelerate):
-    path = recipe_file(tmp_path, training=TRAIN)
-    assert main(["train", str(path)]) == 0
-    reset()
-    return path, tmp_path / "run"
-
-
 @pytest.mark.parametrize("override, key", [
     ("training.lr=0.5", "training.lr"), ("training.batch_size=4", "training.batch_size"),
     ("training.num_epochs=3", "training.num_epochs"), ("training.max_length=16", "training.max_length"),
@@ -160,7 +144,7 @@ def test_a_signal_stops_at_the_next_step_with_a_checkpoint_and_resume_finishes_t
                            callbacks=[{"component": "test_send_signal"}])
         send[0] = False
         assert main(["train", str(full)]) == 0
-        reset()
+        reset_accelerate()
         send[0] = True
         cut = recipe_file(tmp_path, "cut", output_dir=str(tmp_path / "cut"), training=TRAIN,
                           callbacks=[{"component": "test_send_signal"}])
@@ -171,7 +155,7 @@ def test_a_signal_stops_at_the_next_step_with_a_checkpoint_and_resume_finishes_t
         assert not (tmp_path / "cut" / "metrics.json").exists() and not (tmp_path / "cut" / ".harness.lock").exists()
         assert signal.getsignal(signum) is not None  # the handlers were put back
         send[0] = False
-        reset()
+        reset_accelerate()
         assert main(["train", str(cut), "training.resume=auto"]) == 0, capsys.readouterr().err
     finally:
         registry.unregister("callback", "test_send_signal")

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
+from conftest import reset_accelerate
 
 from harness.config.schema import TrainingConfig
 from harness.errors import TrainingError
@@ -121,10 +122,7 @@ def test_gradient_accumulation_matches_a_larger_batch(tmp_path, fresh_accelerate
     big = make(tmp_path / "big", {"batch_size": 16, "max_grad_norm": None})
     big.train()
     weights = {k: v.clone() for k, v in big.unwrapped_model.state_dict().items()}
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     small = make(tmp_path / "small", {"batch_size": 8, "gradient_accumulation_steps": 2, "max_grad_norm": None})
     result = small.train()
     assert result.state.global_step == 6
@@ -194,10 +192,7 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, fresh_accelerate)
     want = {k: v.clone() for k, v in full.unwrapped_model.state_dict().items()}
     history = full.state.history
 
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     again = make(tmp_path / "resumed", cfg, init_seed=5)  # other initial weights: all must come from the checkpoint
     again.resume_from(tmp_path / "full" / "checkpoints" / "checkpoint-8")  # mid-epoch 2 (6 steps per epoch)
     assert (again.state.global_step, again.state.epoch, again.state.batch_in_epoch) == (8, 1, 2)
