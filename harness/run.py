@@ -11,6 +11,7 @@ A model kind that is not trained by gradients names its own procedure in its reg
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -22,7 +23,7 @@ if __package__ in (None, ""):  # executed as a script by `accelerate launch harn
 
 from harness import registry  # noqa: E402
 from harness.config.loader import load_recipe  # noqa: E402
-from harness.config.schema import Recipe, validate  # noqa: E402
+from harness.config.schema import Recipe, is_test_split, validate  # noqa: E402
 from harness.errors import HarnessError, report_errors  # noqa: E402
 
 
@@ -95,6 +96,18 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
     )
 
 
+def quiet_progress_bars() -> None:
+    """Progress bars belong on a terminal: written to a log file they are hundreds of KB of ``\\r`` frames.
+    Off for ``datasets`` and ``transformers`` when stderr is not a terminal (the loop's own bar, too)."""
+    if sys.stderr.isatty():
+        return
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+
+
 def seed_everything(recipe: Recipe) -> None:
     from accelerate.utils import set_seed
 
@@ -106,11 +119,13 @@ def seed_everything(recipe: Recipe) -> None:
 # ---------------------------------------------------------------------------------------- build
 
 
-def build(recipe: Recipe, accelerator) -> Built:
-    """Data → model (→ PEFT) → tokenized splits."""
+def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
+    """Data → model (→ PEFT) → tokenized splits. ``evaluating`` (``harness eval``): no train split needed."""
     from harness.training.peft import apply_peft, count_parameters
 
-    with accelerator.main_process_first():
+    from harness.data.base import evaluation_only
+
+    with accelerator.main_process_first(), (evaluation_only() if evaluating else contextlib.nullcontext()):
         task = registry.resolve("data", recipe.data_component)(**recipe.data_args)
     if recipe.model_path:
         from harness.models.pretrained import load_saved
@@ -155,15 +170,16 @@ def build_evaluation(recipe: Recipe, built: Built, accelerator):
     prepared = accelerator.prepare(*loaders.values()) if loaders else ()
     if len(loaders) == 1:
         prepared = (prepared,)
-    return Evaluation(evaluator, dict(zip(loaders, prepared)), scored, accelerator)
+    during = [s for s in scored if recipe.evaluation.test_during_training or not is_test_split(s)]
+    return Evaluation(evaluator, dict(zip(loaders, prepared)), scored, accelerator, during)
 
 
 def best_metric(recipe: Recipe, built: Built, evaluation) -> tuple[str | None, bool]:
     """The tracked metric's key (``split/metric``) and its direction."""
     metric = recipe.evaluation.metric_for_best or built.task.info.main_metric
-    if not evaluation.scored:
+    if not evaluation.during:  # nothing is evaluated during training: the last checkpoint is the one
         return None, True
-    key = metric if "/" in metric else f"{evaluation.scored[0]}/{metric}"
+    key = metric if "/" in metric else f"{evaluation.during[0]}/{metric}"
     greater = recipe.evaluation.greater_is_better
     return key, evaluation.evaluator.greater_is_better(metric) if greater is None else greater
 
@@ -229,6 +245,9 @@ def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> No
         if generation is not None and getattr(unwrapped, "generation_config", None) is not None:
             unwrapped.generation_config = generation.config
         unwrapped.save_pretrained(tmp, safe_serialization=True)
+        if hasattr(unwrapped, "get_base_model") and not (tmp / "config.json").exists():
+            # a PEFT adapter: its base's config beside it, so the head's class names travel with the model
+            unwrapped.get_base_model().config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         replace_dir(tmp, path)
     accelerator.wait_for_everyone()
@@ -267,6 +286,40 @@ def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
     trainer.state.recipe = new
 
 
+def prediction_sections(built: Built, evaluation, metrics: dict, out: Path) -> list[list[str]]:
+    """The final predictions of the first scored split, as the field looks at them: a confusion matrix for a
+    classifier, predicted against gold for a regression, P/R/F1 per entity type for a tagger."""
+    from harness import report
+    from harness.data.base import CLASSIFICATION, REGRESSION
+
+    if not evaluation.scored:
+        return []
+    split, info = evaluation.scored[0], built.task.info
+    gold = evaluation.evaluator.references.get(split)
+    predicted = evaluation.predictions.get(split)
+    if info.problem_type == CLASSIFICATION and gold is not None and info.label_names:
+        return [report.confusion_section(split, list(info.label_names), gold, predicted, out)]
+    if info.problem_type == REGRESSION and gold is not None and len(gold) > 1:
+        return [report.scatter_section(split, gold, predicted, out)]
+    section = report.per_type_section(split, metrics)
+    return [section] if section else []
+
+
+def throughput_rows(out: Path) -> list[dict]:
+    """``logs/throughput.jsonl`` (step, tokens, seconds per log row); the last row per step (a resumed run
+    writes the steps after its checkpoint again)."""
+    import json
+
+    path = out / "logs" / "throughput.jsonl"
+    rows: dict[int, dict] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                rows[row["step"]] = row
+    return [rows[s] for s in sorted(rows)]
+
+
 def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
     """What the registered report hooks add to ``report.md`` (a recurrent LM's gradient-through-time plot)."""
     sections = []
@@ -283,14 +336,14 @@ def is_main_process() -> bool:
 
 
 def write_outputs(out: Path, title: str, metrics: dict, run_info: dict, history: list[dict], extra_rows: dict,
-                  sections: list[list[str]], t_start: float) -> Path:
+                  sections: list[list[str]], t_start: float, throughput: list[dict] = ()) -> Path:
     """``metrics.json`` (the final metrics and the run's facts) and ``report.md``; main process only."""
     from harness import report
 
     run_info = {**{k: v for k, v in run_info.items() if v is not None}, "wall_seconds": round(time.time() - t_start, 2)}
     report.write_metrics(out / "metrics.json", {**metrics, **run_info})
     rows = {**report.hardware(), **run_info, **{k: round(v, 1) for k, v in report.peak_memory().items()}, **extra_rows}
-    path = report.write_report(out, title, metrics, history, rows, sections)
+    path = report.write_report(out, title, metrics, history, rows, sections, throughput)
     print(f"metrics: {out / 'metrics.json'}\nreport: {path}")
     return path
 
@@ -321,6 +374,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         return write_outputs(out, title, fitted.metrics, fitted.run_info, [], {}, fitted.sections, t_start)
 
     # ---- setup
+    quiet_progress_bars()
     accelerator = make_accelerator(recipe, out)
     seed_everything(recipe)
 
@@ -328,9 +382,19 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
     built = build(recipe, accelerator)
     accelerator.print(
         f"task {built.task.info.name}: "
-        + ", ".join(f"{k} {len(v)}" for k, v in built.tokenized.items())
+        + ", ".join(f"{k} {built.task.describe_split(v)}" for k, v in built.tokenized.items())
         + f"; trainable parameters {built.trainable_params:,} of {built.total_params:,}"
     )
+    source = built.task.info.extra.get("source")
+    if source:  # where the data came from: a local mirror or the Hub
+        where = built.task.info.extra.get("path")
+        accelerator.print(f"data: {source}{f' ({where})' if where else ''}")
+    cfg = recipe.training
+    if accelerator.num_processes > 1:  # batch_size is per process: say what one optimizer step sees
+        accelerator.print(f"batch: {cfg.batch_size} per process × {accelerator.num_processes} processes × "
+                          f"{cfg.gradient_accumulation_steps} accumulation = "
+                          f"{cfg.batch_size * accelerator.num_processes * cfg.gradient_accumulation_steps} examples "
+                          "per optimizer step (fewer steps per epoch than one process)")
     evaluation = build_evaluation(recipe, built, accelerator)
     trainer = build_trainer(recipe, built, evaluation, accelerator, out)
     trainer.state.recipe = flat_recipe(recipe)
@@ -374,8 +438,9 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         "train/processes": accelerator.num_processes,
     }
     extra = {"mixed_precision": accelerator.mixed_precision, "optimizer": describe(trainer.optimizer)}
-    sections = report_sections(accelerator.unwrap_model(trainer.model), built, evaluation.scored, out)
-    return write_outputs(out, title, metrics, run_info, st.history, extra, sections, t_start)
+    sections = prediction_sections(built, evaluation, metrics, out)
+    sections += report_sections(accelerator.unwrap_model(trainer.model), built, evaluation.scored, out)
+    return write_outputs(out, title, metrics, run_info, st.history, extra, sections, t_start, throughput_rows(out))
 
 
 def evaluate(recipe_path: str, overrides: list[str]) -> dict:
@@ -399,7 +464,7 @@ def _evaluate(recipe: Recipe) -> dict:
             recipe.model_path = str(out / "model")
         accelerator = make_accelerator(recipe, out, trackers=False)
         seed_everything(recipe)
-        built = build(recipe, accelerator)
+        built = build(recipe, accelerator, evaluating=True)
         model = accelerator.prepare(built.model)
         metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
         main = accelerator.is_main_process

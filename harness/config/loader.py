@@ -177,14 +177,18 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
     return deep_merge(data, tree)
 
 
-def _env(spec: str, at: str) -> str:
-    """The text of ``${env:NAME}`` / ``${env:NAME,default}``."""
+def _env(spec: str, at: str, unset: str = "error") -> str:
+    """The text of ``${env:NAME}`` / ``${env:NAME,default}``; an unset variable without a default is an
+    error, or (``unset="placeholder"``, for validation) the text ``<NAME unset>``."""
     name, sep, default = spec[4:].partition(",")
     value = os.environ.get(name.strip())
     if value is None:
-        if not sep:
+        if sep:
+            value = default.strip()
+        elif unset == "placeholder":
+            value = f"<{name.strip()} unset>"
+        else:
             raise RecipeError(f"{at}: ${{{spec}}}: environment variable {name.strip()!r} is not set")
-        value = default.strip()
     return value
 
 
@@ -197,7 +201,7 @@ def _lookup(root: dict, dotted: str, at: str) -> Any:
     return node
 
 
-def interpolate(data: dict) -> dict:
+def interpolate(data: dict, unset_env: str = "error") -> dict:
     """Resolve ``${a.b}`` (another key) and ``${env:NAME[,default]}``. A value that is exactly one
     ``${...}`` keeps the referenced value's type (an environment value is read like an override:
     ``8`` → 8, ``3e-4`` → 3e-4, ``true`` → True); otherwise it is substituted into the string.
@@ -219,7 +223,7 @@ def interpolate(data: dict) -> dict:
         def one(ref: str, whole: bool) -> Any:
             ref = ref.strip()
             if ref.startswith("env:"):
-                text = _env(ref, at)
+                text = _env(ref, at, unset_env)
                 if whole:
                     parsed = parse_value(text)
                     return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else text
@@ -234,8 +238,10 @@ def interpolate(data: dict) -> dict:
     return resolve(root, "")
 
 
-def load_recipe(path: str | Path, overrides: Iterable[str] = ()) -> dict:
-    """The raw, merged, interpolated recipe (validate it with :func:`harness.config.schema.validate`)."""
+def load_recipe(path: str | Path, overrides: Iterable[str] = (), unset_env: str = "error") -> dict:
+    """The raw, merged, interpolated recipe (validate it with :func:`harness.config.schema.validate`).
+    ``unset_env="placeholder"``: an unset ``${env:NAME}`` becomes ``<NAME unset>`` instead of an error
+    (``harness validate`` checks a recipe without knowing where the data lives)."""
     data = load_with_extends(path)
     data = apply_overrides(data, overrides)
-    return interpolate(data)
+    return interpolate(data, unset_env)

@@ -67,6 +67,9 @@ class EvaluationConfig:
     predict_splits: list[str] = field(default_factory=list)  # write predictions_<split>.tsv (e.g. test)
     at_start: bool = False  # also evaluate before the first step
     load_best_at_end: bool = True  # final metrics and saved model come from the best checkpoint
+    # test splits (named test*) are scored once, at the end, on the chosen checkpoint; true scores them at every
+    # evaluation too (a per-step test curve invites choosing the model on test)
+    test_during_training: bool = False
 
 
 @dataclass
@@ -312,6 +315,9 @@ def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list
     splits = evaluation.splits
     if split and isinstance(splits, list) and split not in splits:
         errors.append(f"evaluation.metric_for_best: split {split!r} is not evaluated (evaluation.splits: {splits})")
+    elif split and is_test_split(split) and evaluation.test_during_training is not True:
+        errors.append(f"evaluation.metric_for_best: choosing the checkpoint on {split!r} selects the model on test "
+                      f"data; choose on a validation split (or set evaluation.test_during_training: true)")
 
 
 #: training fields and what they must be: (lowest, highest, whether the lowest is allowed)
@@ -352,6 +358,11 @@ def check_remote_code(model: dict | None, errors: list[str]) -> None:
         errors.append(f"model.trust_remote_code: true would run the Python code that comes with the checkpoint; "
                       f"allow it for this run on the command line (harness train --trust-remote-code, or "
                       f"{TRUST_REMOTE_CODE_ENV}=1 with accelerate launch)")
+
+
+def is_test_split(name: str) -> bool:
+    """``test``, ``test_matched``, ``test_2016_flickr`` …: scored once, at the end (not during training)."""
+    return name == "test" or name.startswith("test_")
 
 
 def check_trackers(tracking: TrackingConfig, errors: list[str]) -> None:

@@ -19,6 +19,8 @@ So the loop and the runner never need to know what kind of task they are trainin
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -28,6 +30,24 @@ from datasets import Dataset, DatasetDict
 
 from harness.errors import DataError
 from harness.io import atomic_write_text
+
+_EVALUATION_ONLY = contextvars.ContextVar("evaluation_only", default=False)
+
+
+@contextlib.contextmanager
+def evaluation_only():
+    """While a saved model is evaluated (``harness eval``) no training data is needed: data components read
+    what is there, and a task without a train split is fine."""
+    token = _EVALUATION_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _EVALUATION_ONLY.reset(token)
+
+
+def training_data_required() -> bool:
+    return not _EVALUATION_ONLY.get()
+
 
 #: problem types, named as ``transformers`` names them in ``PretrainedConfig.problem_type``
 CLASSIFICATION = "single_label_classification"
@@ -93,12 +113,12 @@ class Task:
     def _set_splits(self, info: TaskInfo, splits: DatasetDict, eval_splits: Sequence[str]) -> None:
         """Check that the train split exists and is not empty and that every evaluation split exists,
         then keep them."""
-        if self.train_split not in splits:
+        if self.train_split not in splits and training_data_required():
             raise DataError(f"task {info.name!r} has no {self.train_split!r} split (found: {sorted(splits)})")
         missing = [s for s in eval_splits if s not in splits]
         if missing:
             raise DataError(f"task {info.name!r} has no split {missing} to evaluate on (found: {sorted(splits)})")
-        if len(splits[self.train_split]) == 0:
+        if self.train_split in splits and len(splits[self.train_split]) == 0:
             raise DataError(f"task {info.name!r}: the {self.train_split!r} split is empty")
         self.info = info
         self.splits = splits
@@ -140,6 +160,10 @@ class Task:
         """The gold outputs of a split for a generative evaluator (strings, or lists of strings when an
         example has several references); None when the split has none."""
         return None
+
+    def describe_split(self, rows) -> str:
+        """How big a tokenized split is, for the run's first line (default: its rows)."""
+        return f"{len(rows):,}"
 
     def num_tokens(self, batch: dict):
         """Real (non-padding) tokens in a batch, for tokens/s: a tensor on the batch's device (the loop
@@ -195,10 +219,34 @@ class ClassificationTask(Task):
 
         return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
+    def configure_for(self, model) -> None:
+        """A model's classes must be the task's, by name: a saved model whose ``id2label`` names the same classes
+        in another order is read through that order (its class 0 is not the task's class 0); other names stop
+        the run, saying which differ. Unnamed heads (``LABEL_0`` …) cannot be checked."""
+        self._model_to_task = None
+        names = self.info.label_names
+        id2label = getattr(getattr(model, "config", None), "id2label", None) or {}
+        if names is None or not id2label:
+            return
+        model_names = [id2label[k] for k in sorted(id2label, key=int)]
+        if all(n == f"LABEL_{i}" for i, n in enumerate(model_names)):
+            return
+        if sorted(model_names) != sorted(names):
+            only_model = [n for n in model_names if n not in names]
+            only_task = [n for n in names if n not in model_names]
+            raise DataError(f"the model's classes are not the task's ({self.info.name}): the model has "
+                            f"{model_names}, the data {list(names)}"
+                            + (f"; only in the model: {only_model}" if only_model else "")
+                            + (f"; only in the data: {only_task}" if only_task else ""))
+        if model_names != list(names):
+            self._model_to_task = np.array([list(names).index(n) for n in model_names])
+
     def predictions_from_logits(self, logits: np.ndarray) -> np.ndarray:
         if self.info.problem_type == REGRESSION:
             return logits.reshape(len(logits), -1)[:, 0]
-        return logits.argmax(-1)
+        predictions = logits.argmax(-1)
+        mapping = getattr(self, "_model_to_task", None)
+        return predictions if mapping is None or not len(predictions) else mapping[predictions]
 
     def compute_metrics(self, predictions: np.ndarray, references: np.ndarray, split: str) -> dict[str, float]:
         from harness.metrics import load_metric

@@ -14,7 +14,7 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from harness.data.base import (CLASSIFICATION, CLASSIFICATION_METRICS, REGRESSION, REGRESSION_METRICS,
-                               ClassificationTask, TaskInfo)
+                               ClassificationTask, TaskInfo, training_data_required)
 from harness.errors import DataError, where
 from harness.io import read_text
 from harness.registry import register
@@ -83,11 +83,14 @@ def text_classification(
     """
     columns = (text_column,) if text_pair_column is None else (text_column, text_pair_column)
     files = {"train": train_file, "validation": validation_file, "test": test_file}
+    if not training_data_required() and (label_names is not None or regression or not Path(train_file).is_file()):
+        files.pop("train")  # evaluating a saved model: the train file is not read (it need not exist)
     raw = {name: (f, read_rows(f)) for name, f in files.items() if f is not None}
-    if not raw["train"][1]:
+    if "train" in raw and not raw["train"][1]:
         raise DataError(f"{train_file}: no rows")
     if not regression and label_names is None:
-        label_names = sorted({str(row.get(label_column)) for _, row in raw["train"][1]})
+        source = "train" if "train" in raw else "validation"
+        label_names = sorted({str(row.get(label_column)) for _, row in raw[source][1]})
     label_id = {name: i for i, name in enumerate(label_names or [])}
     splits = {}
     for split, (path, rows) in raw.items():

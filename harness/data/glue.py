@@ -45,7 +45,7 @@ from typing import Sequence
 
 from datasets import Dataset, DatasetDict, Features, Value
 
-from harness.data.base import CLASSIFICATION, REGRESSION, ClassificationTask, TaskInfo
+from harness.data.base import CLASSIFICATION, REGRESSION, ClassificationTask, TaskInfo, training_data_required
 from harness.errors import DataError, RecipeError, where
 from harness.io import read_text
 from harness.registry import register
@@ -412,7 +412,8 @@ def _load_local(spec: _Spec, folder: Path) -> DatasetDict:
         if spec is _AX and not path.is_file() and (folder / "AX.tsv").is_file():
             path = folder / "AX.tsv"
         if not path.is_file():
-            if split.startswith("test") and spec is not _AX:
+            optional = split.startswith("test") or (split == "train" and not training_data_required())
+            if optional and spec is not _AX:
                 log.warning("GLUE %s: %s not found; the task has no %r split", spec.key, path, split)
                 continue
             raise DataError(

@@ -97,6 +97,9 @@ class LMTextTask(Task):
             streams[split] = Dataset.from_dict({"stream": [stream]})
         return DatasetDict(streams)
 
+    def describe_split(self, rows) -> str:
+        return f"{len(rows[0]['stream']):,} tokens"
+
     def arrange(self, dataset: Dataset, batch_size: int, num_processes: int) -> Dataset:
         stream = np.asarray(dataset[0]["stream"], dtype=np.int64)
         rows = batch_size * num_processes

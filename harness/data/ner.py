@@ -24,7 +24,7 @@ from typing import Literal, Sequence
 import numpy as np
 from datasets import Dataset, DatasetDict
 
-from harness.data.base import Task, TaskInfo
+from harness.data.base import Task, TaskInfo, training_data_required
 from harness.data.conll import PREFIXES, _check_scheme, convert, from_hub_rows, read_conll, split_tag, to_dataset
 from harness.errors import DataError
 from harness.io import atomic_write_text
@@ -332,10 +332,11 @@ def conll_ner(
     if dataset is not None:
         splits = _load_dataset_rows(dataset, dataset_config, scheme, input_scheme, repair)
     else:
-        if train_file is None:
+        evaluating = not training_data_required()
+        if train_file is None and not evaluating:
             raise DataError("data.train_file: missing (or give data.dataset)")
         for split, path in files.items():
-            if path is None:
+            if path is None or (split == "train" and evaluating):  # a saved model brings its own tag set
                 continue
             sentences = read_conll(path, tag_column=tag_column, token_column=token_column, scheme=scheme,
                                    repair=repair, input_scheme=input_scheme, label_set=labels)

@@ -36,6 +36,8 @@ class Evaluator:
         self.task = task
         self.tokenizer = tokenizer
         self.generation = generation
+        #: the gold answers each split was last scored against (the report draws predictions against them)
+        self.references: dict[str, object] = {}
 
     def evaluate(self, model, dataloader, split: str, accelerator) -> tuple[dict[str, float], object]:
         raise NotImplementedError
@@ -55,6 +57,7 @@ class ClassificationEvaluator(Evaluator):
         predictions = self.task.predictions_from_logits(logits)
         metrics: dict[str, float] = {}
         if labels is not None and len(labels) and not np.all(labels == -1):
+            self.references[split] = labels
             metrics = self.task.compute_metrics(predictions, labels, split)
             if loss is not None:
                 metrics["loss"] = float(loss)

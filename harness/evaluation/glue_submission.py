@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -116,8 +117,16 @@ def write_submission(path: Path, files: dict[str, list[tuple[str, str]]]) -> Non
         for name in SUBMISSION_FILES:
             if name in files:
                 body = "\n".join([HEADER, *(f"{i}\t{p}" for i, p in files[name])]) + "\n"
-                zf.writestr(name, body)
+                member = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+                member.compress_type = zipfile.ZIP_DEFLATED
+                member.external_attr = (0o100644 << 16)  # a regular file, rw-r--r-- (writestr's default is 0o600)
+                zf.writestr(member, body)
     os.replace(tmp, path)
+
+
+def missing_files(files) -> list[str]:
+    """The submission files the GLUE server needs that ``files`` (names) lacks: it rejects a partial zip."""
+    return [name for name in SUBMISSION_FILES if name not in set(files)]
 
 
 def validate_submission(zip_path: str | Path, expected_counts: dict[str, int] | None = None) -> list[str]:

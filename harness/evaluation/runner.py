@@ -147,21 +147,25 @@ def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
 class Evaluation:
     """Every evaluation split of a run, each with its prepared loader, scored by the task's evaluator.
 
-    ``evaluation(model)`` returns ``{"<split>/<metric>": value}`` for the scored splits (what the loop
-    tracks); :meth:`final` also writes ``predictions_<split>`` files for the prediction splits."""
+    ``evaluation(model)`` returns ``{"<split>/<metric>": value}`` for the splits evaluated during training
+    (``during``: the scored splits but the test ones, by default) — what the loop tracks; :meth:`final` scores
+    every scored split once, on the chosen checkpoint, and writes ``predictions_<split>`` files for the
+    prediction splits."""
 
-    def __init__(self, evaluator, loaders: Mapping, scored: list[str], accelerator):
+    def __init__(self, evaluator, loaders: Mapping, scored: list[str], accelerator, during: list[str] | None = None):
         self.evaluator = evaluator
         self.loaders = dict(loaders)
         self.scored = list(scored)
+        self.during = list(scored if during is None else during)
         self.accelerator = accelerator
+        self.predictions: dict[str, object] = {}  # each split's predictions from the final evaluation
 
     def split(self, model, split: str):
         return self.evaluator.evaluate(model, self.loaders[split], split, self.accelerator)
 
     def __call__(self, model) -> dict[str, float]:
         results: dict[str, float] = {}
-        for split in self.scored:
+        for split in self.during:
             metrics, _ = self.split(model, split)
             results.update({f"{split}/{k}": v for k, v in metrics.items()})
         return results
@@ -171,6 +175,7 @@ class Evaluation:
         metrics: dict[str, float] = {}
         for split in dict.fromkeys(self.scored + list(predict_splits)):
             split_metrics, predictions = self.split(model, split)
+            self.predictions[split] = predictions
             if split in self.scored:
                 metrics.update({f"{split}/{k}": v for k, v in split_metrics.items()})
             if split in predict_splits and out_dir is not None and self.accelerator.is_main_process:

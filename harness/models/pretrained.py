@@ -190,7 +190,20 @@ def load_saved(path: str | Path, task: Task):
         kwargs = {"num_labels": info.num_labels, "problem_type": problem}
         if info.label_names:
             kwargs.update(id2label=info.id2label, label2id={v: k for k, v in info.id2label.items()})
-        base = auto.from_pretrained(resolve_checkpoint(base_name), **kwargs)
+        saved = path / "config.json"  # the base's config saved with the adapter: the head's own class names
+        if saved.is_file():
+            id2label = json.loads(saved.read_text()).get("id2label") or {}
+            if id2label:
+                kwargs.update(num_labels=len(id2label), id2label={int(k): v for k, v in id2label.items()},
+                              label2id={v: int(k) for k, v in id2label.items()})
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # its "head weights MISSING" report: the head comes from the adapter
+        try:
+            base = auto.from_pretrained(resolve_checkpoint(base_name), **kwargs)
+        finally:
+            hf_logging.set_verbosity(verbosity)
         rows = _saved_token_type_rows(path / "adapter_model.safetensors")
         if rows:  # trained with case_features: the adapter holds the grown token-type embeddings
             _grow_token_types(base, rows)

@@ -211,6 +211,7 @@ class Trainer:
         self.output_dir = Path(output_dir)
         self.ckpt_root = self.output_dir / "checkpoints"
         self.history_path = self.output_dir / "logs" / "history.jsonl"
+        self.throughput_path = self.output_dir / "logs" / "throughput.jsonl"
         self.step, self.loss = parts.step, parts.loss
         self.callbacks = CallbackList(parts.callbacks)
         self.best_key, self.greater = parts.best_key, parts.greater_is_better
@@ -432,12 +433,19 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0],
         }
         self._flush_tokens()
+        if self.accelerator.is_main_process:  # throughput over training, for the report (not part of the history)
+            seconds = st.train_seconds + time.perf_counter() - getattr(self, "_t0", time.perf_counter())
+            self.throughput_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.throughput_path, "a") as f:
+                f.write(json.dumps({"step": st.global_step, "tokens": st.tokens_seen, "seconds": round(seconds, 4)}) + "\n")
         if math.isfinite(row["loss"]) and (self.state.lowest_loss is None or row["loss"] < self.state.lowest_loss):
             self.state.lowest_loss = row["loss"]
         self._record(row)
         self.accelerator.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
         self._loss_sum.zero_()
         self._loss_n = 0
+        if getattr(self, "_print_rows", False):
+            self.accelerator.print(f"step {st.global_step}/{self.total_steps}: loss {row['loss']:.4f}, lr {row['lr']:.3g}")
         self.callbacks.call("on_log", self, row)
         return row
 
@@ -489,8 +497,10 @@ class Trainer:
 
         if self.accelerator.is_main_process:
             ckpt.clean_partial(self.ckpt_root)
+        # a progress bar on a terminal only (disable=None); in a log file each log row is a line instead
         bar = tqdm(total=self.total_steps, initial=self.state.global_step,
-                   disable=not self.accelerator.is_local_main_process, desc="train")
+                   disable=None if self.accelerator.is_local_main_process else True, desc="train")
+        self._print_rows = bar.disable
         try:
             with self._signals():
                 return self._train(bar)
@@ -507,7 +517,7 @@ class Trainer:
 
         done = st.global_step >= self.total_steps or self._stop_reason is not None
         self.model.train()
-        t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
         while not done:
             # the prepared loader re-seeds the sampler from its own epoch counter on every pass
             self.train_dl.set_epoch(st.epoch)
@@ -545,18 +555,18 @@ class Trainer:
                 self.callbacks.call("on_step_end", self)
                 finished = st.global_step >= self.total_steps
                 if st.global_step % eval_every == 0 or finished:
-                    st.train_seconds += time.perf_counter() - t0
+                    st.train_seconds += time.perf_counter() - self._t0
                     self._raise_if_bad()
                     self._after_eval(self.evaluate())
-                    t0 = time.perf_counter()
+                    self._t0 = time.perf_counter()
                 elif save_every and st.global_step % save_every == 0:
-                    st.train_seconds += time.perf_counter() - t0
+                    st.train_seconds += time.perf_counter() - self._t0
                     self.save_checkpoint()
-                    t0 = time.perf_counter()
+                    self._t0 = time.perf_counter()
                 if end_of_epoch:
                     self.callbacks.call("on_epoch_end", self)
                 if self._signalled(log_step):
-                    st.train_seconds += time.perf_counter() - t0
+                    st.train_seconds += time.perf_counter() - self._t0
                     self._stop_for_signal()
                 if self._stop_reason is not None:
                     acc.print(self._stop_reason)
@@ -568,7 +578,7 @@ class Trainer:
                 # the loader ended on a step boundary that the epoch counter already advanced past
                 if st.batch_in_epoch:
                     st.epoch, st.batch_in_epoch = st.epoch + 1, 0
-        st.train_seconds += time.perf_counter() - t0
+        st.train_seconds += time.perf_counter() - self._t0
         self._raise_if_bad()
         self._flush_tokens()
         self.callbacks.call("on_train_end", self)

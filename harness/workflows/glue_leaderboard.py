@@ -58,6 +58,7 @@ from harness.evaluation.glue_submission import (
     glue_average,
     read_predictions,
     server_label,
+    missing_files,
     validate_submission,
     write_submission,
 )
@@ -382,7 +383,7 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
     elif n == len(TASKS):
         score = f"{avg:.1f}"
     else:
-        score = f"{avg:.1f} ({n} of {len(TASKS)} tasks)"
+        score = f"{avg:.1f} over {n} of {len(TASKS)} tasks — not a GLUE score"
     name = Path(recipe).stem if recipe else runs_dir.name
     out = [f"# GLUE leaderboard: {name}", ""]
     out.append(f"- recipe: `{recipe}`" if recipe else "- recipe: (none; collected runs)")
@@ -415,9 +416,14 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
     if zip_path is None:
         out.append("No submission written: no task has test predictions.")
     else:
-        out.append(f"`{zip_path}` (upload to https://gluebenchmark.com/submit):")
-        out.append("")
         files = {f: rows for r in results.values() for f, rows in r.files.items()}
+        absent = missing_files(files)
+        if absent:
+            out.append(f"`{zip_path}` is **partial: {len(files)} of {len(SUBMISSION_FILES)} files; the GLUE server "
+                       f"rejects it** (missing: {', '.join(absent)}). It is written for inspection, not upload.")
+        else:
+            out.append(f"`{zip_path}` (upload to https://gluebenchmark.com/submit):")
+        out.append("")
         owner = {f: t for t in TASKS for f in FILES_OF[t]}
         for fname in SUBMISSION_FILES:
             task = owner[fname]
@@ -436,7 +442,9 @@ def render(results: dict[str, TaskResult], ax: tuple[str, str], *, recipe: str |
     notes = [f"{DISPLAY[t]}: {_md(n)}" for t, r in results.items() for n in r.notes]
     if notes:
         out += ["", "Notes:", "", *(f"- {n}" for n in notes)]
-    out += ["", "Validation: " + ("no problems found." if not problems else f"{len(problems)} problem(s):"), ""]
+    partial = zip_path is not None and missing_files({f for r in results.values() for f in r.files})
+    verdict = "no problems found in the files present" if partial else "no problems found"
+    out += ["", "Validation: " + (f"{verdict}." if not problems else f"{len(problems)} problem(s):"), ""]
     out += [f"- {_md(p)}" for p in problems[:50]]
     if len(problems) > 50:
         out.append(f"- … and {len(problems) - 50} more")
@@ -465,6 +473,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="what runs `train RECIPE ...` for each task (default: `python -m harness`); e.g. "
                         "\"accelerate launch --num_processes 2 -m harness\" for several GPUs")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="recipe overrides for every task")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="exit 0 although the submission lacks files the GLUE server needs (a partial run)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
@@ -541,14 +551,23 @@ def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tupl
                     problems=problems, mode="collected" if args.collect else "trained")
     atomic_write_text(out_dir / REPORT_NAME, report)
     avg, n = glue_average({t: r.score for t, r in results.items()})
-    print(f"GLUE score: {'—' if avg is None else f'{avg:.1f}'} over {n} of {len(TASKS)} tasks")
+    if n == len(TASKS):
+        print(f"GLUE score: {avg:.1f}")
+    else:
+        print(f"dev average over {n} of {len(TASKS)} tasks: {'—' if avg is None else f'{avg:.1f}'} (not a GLUE score)")
+    absent = missing_files(files)
     if zip_path is not None:
-        print(f"submission: {zip_path} ({len(files)} files)")
+        print(f"submission: {zip_path} ({len(files)} of {len(SUBMISSION_FILES)} files"
+              + (f"; partial, the GLUE server rejects it: missing {', '.join(absent)})" if absent else ")"))
     print(f"leaderboard: {out_dir / REPORT_NAME}")
     for p in problems:
         print(f"submission problem: {p}", file=sys.stderr)
     failed = [t for t, r in results.items() if r.status == "failed"]
-    return 1 if problems or failed else 0
+    partial = bool(absent) and not getattr(args, "allow_partial", False)
+    if partial:
+        print(f"error: the submission is partial ({len(files)} of {len(SUBMISSION_FILES)} files); pass "
+              "--allow-partial to accept that", file=sys.stderr)
+    return 1 if problems or failed or partial else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 
 from harness.data.glue import glue
 from harness.evaluation.glue_submission import (
@@ -26,105 +27,11 @@ from harness.workflows.glue_leaderboard import TaskResult
 
 REPO = Path(__file__).resolve().parents[2]
 
-# ---- tiny GLUE, in GLUE's own file layouts ---------------------------------------------------
+# ---- tiny GLUE, in GLUE's own file layouts (scripts/tiny_glue.py) ----------------------------
 
-WORDS = "good bad fine awful great poor nice dull bright grim".split()
-#: test rows per test split (different per task, so that row counts are really checked)
-TEST_ROWS = {"cola": 3, "sst2": 4, "mrpc": 2, "stsb": 5, "qqp": 3, "mnli_m": 2, "mnli_mm": 3, "qnli": 2,
-             "rte": 4, "wnli": 2, "ax": 3}
-#: test split -> submission file, per task
-TEST_FILES = {"cola": {"test": "CoLA.tsv"}, "sst2": {"test": "SST-2.tsv"}, "mrpc": {"test": "MRPC.tsv"},
-              "stsb": {"test": "STS-B.tsv"}, "qqp": {"test": "QQP.tsv"},
-              "mnli": {"test_matched": "MNLI-m.tsv", "test_mismatched": "MNLI-mm.tsv"},
-              "qnli": {"test": "QNLI.tsv"}, "rte": {"test": "RTE.tsv"}, "wnli": {"test": "WNLI.tsv"}}
-COUNTS = {"CoLA.tsv": 3, "SST-2.tsv": 4, "MRPC.tsv": 2, "STS-B.tsv": 5, "QQP.tsv": 3, "MNLI-m.tsv": 2,
-          "MNLI-mm.tsv": 3, "QNLI.tsv": 2, "RTE.tsv": 4, "WNLI.tsv": 2, "AX.tsv": 3}
-
-
-def _write(path: Path, rows: list[list]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join("\t".join(str(x) for x in r) + "\n" for r in rows), encoding="utf-8")
-
-
-def _s(i: int, n: int = 3) -> str:
-    return " ".join(WORDS[(i + k) % len(WORDS)] for k in range(n)) + " ."
-
-
-def _pair_task(root: Path, folder: str, header: list[str], labels: list, n_test: int, test_header=None,
-               row=lambda i, label: [i, _s(i), _s(i + 1), label], test_row=lambda i: [i, _s(i), _s(i + 2)]):
-    d = root / folder
-    _write(d / "train.tsv", [header] + [row(i, labels[i % len(labels)]) for i in range(8)])
-    _write(d / "dev.tsv", [header] + [row(i, labels[(i + 1) % len(labels)]) for i in range(4)])
-    _write(d / "test.tsv", [test_header or header[:-1]] + [test_row(i) for i in range(n_test)])
-
-
-def make_glue(root: Path, skip: tuple[str, ...] = (), ax: bool = True) -> Path:
-    """All nine tasks (minus ``skip``) and AX under ``root``, a handful of rows each."""
-    makers = {
-        "cola": lambda: (
-            _write(root / "CoLA/train.tsv", [["gj04", i % 2, "" if i % 2 else "*", _s(i)] for i in range(8)]),
-            _write(root / "CoLA/dev.tsv", [["gj04", (i + 1) % 2, "", _s(i)] for i in range(4)]),
-            _write(root / "CoLA/test.tsv", [["index", "sentence"]] + [[i, _s(i + 5)] for i in range(TEST_ROWS["cola"])]),
-        ),
-        "sst2": lambda: (
-            _write(root / "SST-2/train.tsv", [["sentence", "label"]] + [[_s(i), i % 2] for i in range(8)]),
-            _write(root / "SST-2/dev.tsv", [["sentence", "label"]] + [[_s(i), (i + 1) % 2] for i in range(4)]),
-            _write(root / "SST-2/test.tsv", [["index", "sentence"]] + [[i, _s(i)] for i in range(TEST_ROWS["sst2"])]),
-        ),
-        "mrpc": lambda: _pair_task(
-            root, "MRPC", ["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"], [0, 1], TEST_ROWS["mrpc"],
-            test_header=["index", "#1 ID", "#2 ID", "#1 String", "#2 String"],
-            row=lambda i, label: [label, 100 + i, 200 + i, _s(i), _s(i + 1)],
-            test_row=lambda i: [i, 300 + i, 400 + i, _s(i), _s(i + 3)]),
-        "stsb": lambda: _pair_task(
-            root, "STS-B", ["index", "genre", "sentence1", "sentence2", "score"], ["0.5", "4.2", "2.0", "5.000"],
-            TEST_ROWS["stsb"], row=lambda i, label: [i, "main-news", _s(i), _s(i + 1), label],
-            test_row=lambda i: [i, "main-news", _s(i), _s(i + 2)]),
-        "qqp": lambda: _pair_task(
-            root, "QQP", ["id", "qid1", "qid2", "question1", "question2", "is_duplicate"], [0, 1], TEST_ROWS["qqp"],
-            test_header=["id", "question1", "question2"],
-            row=lambda i, label: [5000 + i, i, i + 1, _s(i), _s(i + 1), label]),
-        "mnli": lambda: make_mnli(root),
-        "qnli": lambda: _pair_task(root, "QNLI", ["index", "question", "sentence", "label"],
-                                   ["entailment", "not_entailment"], TEST_ROWS["qnli"]),
-        "rte": lambda: _pair_task(root, "RTE", ["index", "sentence1", "sentence2", "label"],
-                                  ["entailment", "not_entailment"], TEST_ROWS["rte"]),
-        "wnli": lambda: _pair_task(root, "WNLI", ["index", "sentence1", "sentence2", "label"], [0, 1],
-                                   TEST_ROWS["wnli"]),
-    }
-    for task, make in makers.items():
-        if task not in skip:
-            make()
-    if ax:
-        _write(root / "diagnostic/diagnostic.tsv",
-               [["index", "sentence1", "sentence2"]] + [[i, _s(i), _s(i + 4)] for i in range(TEST_ROWS["ax"])])
-    return root
-
-
-def make_mnli(root: Path) -> None:
-    header = ["index", "genre", "sentence1", "sentence2", "gold_label"]
-    labels = ["entailment", "neutral", "contradiction"]
-    d = root / "MNLI"
-    _write(d / "train.tsv", [header] + [[i, "fiction", _s(i), _s(i + 1), labels[i % 3]] for i in range(9)])
-    for name in ("dev_matched", "dev_mismatched"):
-        _write(d / f"{name}.tsv", [header] + [[i, "fiction", _s(i), _s(i + 2), labels[(i + 1) % 3]] for i in range(4)])
-    for name, n in (("test_matched", TEST_ROWS["mnli_m"]), ("test_mismatched", TEST_ROWS["mnli_mm"])):
-        _write(d / f"{name}.tsv", [header[:-1]] + [[i, "fiction", _s(i), _s(i + 3)] for i in range(n)])
-
-
-def write_glue_recipe(tmp_path: Path, data_dir: Path) -> Path:
-    recipe = {
-        "name": "tiny-glue",
-        "output_dir": str(tmp_path / "unused"),
-        "seed": 0,
-        "data": {"component": "glue", "task": "rte", "data_dir": str(data_dir)},
-        "model": {"component": "bert_from_scratch", "hidden_size": 16, "num_layers": 1, "num_heads": 1},
-        "training": {"num_epochs": 1, "batch_size": 8, "lr": 1e-3, "max_length": 16, "log_steps": 1},
-        "tracking": {"report_to": []},
-    }
-    path = tmp_path / "tiny_glue.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+tiny = load_script("tiny_glue")
+TEST_ROWS, TEST_FILES, COUNTS = tiny.TEST_ROWS, tiny.TEST_FILES, tiny.COUNTS
+make_glue, write_glue_recipe = tiny.make_glue, tiny.write_glue_recipe
 
 
 # ---- fabricated runs (what `harness train` leaves behind), for --collect ----------------------
@@ -189,9 +96,15 @@ def test_run_then_collect_all_nine(tmp_path, monkeypatch):
     runs, out = tmp_path / "runs", tmp_path / "out"
 
     # run mode: stsb (regression) and mnli (three classes, two test splits, + AX with its model)
-    rc = lb.main(["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out),
-                  "--tasks", "STS-B", "mnli", "training.max_steps=2"])
-    assert rc == 0, (out / "leaderboard.md").read_text()
+    argv = ["--recipe", str(recipe), "--runs-dir", str(runs), "--out", str(out), "--tasks", "STS-B", "mnli",
+            "training.max_steps=2"]
+    assert lb.main(argv) == 1  # a partial submission: the GLUE server would reject it
+    md = (out / "leaderboard.md").read_text()
+    assert "is **partial: 4 of 11 files; the GLUE server rejects it** (missing: CoLA.tsv, SST-2.tsv" in md
+    assert "upload to" not in md and "no problems found in the files present" in md
+    with zipfile.ZipFile(out / "glue_submission.zip") as zf:  # ordinary file permissions (rw-r--r--)
+        assert {(i.external_attr >> 16) & 0o777 for i in zf.infolist()} == {0o644}
+    assert lb.main(argv + ["--allow-partial", "--collect"]) == 0
     for task in ("stsb", "mnli"):
         assert (runs / task / "metrics.json").is_file() and (runs / task / "model").is_dir()
         saved = yaml.safe_load((runs / task / "recipe.yaml").read_text())
@@ -206,7 +119,7 @@ def test_run_then_collect_all_nine(tmp_path, monkeypatch):
         assert {r[1] for r in rows[name][1:]} <= {"entailment", "neutral", "contradiction"}
     md = (out / "leaderboard.md").read_text()
     ours = table_row(md, "**tiny_glue**")
-    assert ours[1].endswith("(2 of 9 tasks)**")
+    assert ours[1].endswith("over 2 of 9 tasks — not a GLUE score**")
     assert re.fullmatch(r"\d+\.\d/\d+\.\d", ours[COLUMNS.index("MNLI")])
     assert re.fullmatch(r"-?\d+\.\d/-?\d+\.\d", ours[COLUMNS.index("STS-B")])
     assert ours[COLUMNS.index("CoLA")] == "not run"
@@ -234,7 +147,7 @@ def test_run_then_collect_all_nine(tmp_path, monkeypatch):
     scores = [sum(100 * metrics[t][k] for k in lb.DEV_METRICS[t]) / len(lb.DEV_METRICS[t]) for t in TASKS]
     assert ours[1] == f"**{sum(scores) / 9:.1f}**"  # all nine: no "N of 9"
     assert table_row(md, "BERT-base")[COLUMNS.index("Score")] == "79.5"
-    assert "Validation: no problems found." in md
+    assert "Validation: no problems found." in md and "upload to https://gluebenchmark.com/submit" in md
 
 
 # ---- missing data ----------------------------------------------------------------------------
@@ -269,7 +182,7 @@ def test_missing_and_failed_tasks_are_reported_and_left_out_of_the_average(tmp_p
     assert ours[COLUMNS.index("QNLI")] == "failed (error: training diverged (exit code 3))"
     assert ours[COLUMNS.index("SST-2")] == "not run"
     # the average covers MNLI and RTE only: (55 + 50) / 2; missing and failed tasks are not zeros
-    assert ours[1] == "**52.5 (2 of 9 tasks)**"
+    assert ours[1] == "**52.5 over 2 of 9 tasks — not a GLUE score**"
     # AX data absent: MNLI still scores and submits, AX is reported missing
     assert ours[COLUMNS.index("MNLI")] == "50.0/60.0"
     assert "AX.tsv: absent (AX missing: the GLUE AX diagnostic set not found" in md
@@ -282,9 +195,11 @@ def test_missing_and_failed_tasks_are_reported_and_left_out_of_the_average(tmp_p
 
     # --collect without a recipe (the fabricated runs have no recipe.yaml): labels from the GLUE spec
     out2 = tmp_path / "out2"
-    assert lb.main(["--runs-dir", str(runs), "--out", str(out2), "--collect", "--tasks", "rte", "wnli"]) == 0
+    assert lb.main(["--runs-dir", str(runs), "--out", str(out2), "--collect", "--tasks", "rte", "wnli"]) == 1
+    assert lb.main(["--runs-dir", str(runs), "--out", str(out2), "--collect", "--tasks", "rte", "wnli",
+                    "--allow-partial"]) == 0
     md = (out2 / "leaderboard.md").read_text()
-    assert table_row(md, "**runs**")[1] == "**50.0 (1 of 9 tasks)**"
+    assert table_row(md, "**runs**")[1] == "**50.0 over 1 of 9 tasks — not a GLUE score**"
     assert table_row(md, "**runs**")[COLUMNS.index("WNLI")].startswith("missing (no run:")
     assert zip_rows(out2 / "glue_submission.zip")["RTE.tsv"][1] == ["0", "entailment"]
 
