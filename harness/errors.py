@@ -68,6 +68,10 @@ def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `harness recipes | head -1`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more is written when Python flushes stdout at exit
+        return 0
     except Exception as e:  # a library failure: one line, the traceback with --debug
         if debug:
             raise

@@ -26,7 +26,9 @@ step "1. harness validate recipes (no HARNESS_DATA_DIR)"
 .venv/bin/harness validate recipes
 
 step "2. harness recipes; harness recipes copy"
-.venv/bin/harness recipes | grep -q "glue_lora" || fail "glue_lora is not listed"
+.venv/bin/harness recipes > "$work/recipes.txt"
+grep -q "^glue_lora " "$work/recipes.txt" || fail "glue_lora is not listed"
+.venv/bin/harness recipes | head -1 > /dev/null  # a closed pipe is not an error
 .venv/bin/harness recipes copy lm/lstm_medium_ptb "$work/mine.yaml"
 .venv/bin/harness validate "$work/mine.yaml"
 
