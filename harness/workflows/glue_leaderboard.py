@@ -473,6 +473,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="what runs `train RECIPE ...` for each task (default: `python -m harness`); e.g. "
                         "\"accelerate launch --num_processes 2 -m harness\" for several GPUs")
     p.add_argument("overrides", nargs="*", metavar="key.path=value", help="recipe overrides for every task")
+    p.add_argument("--retrain", action="store_true",
+                   help="train tasks whose run is already finished in RUNS_DIR again (default: collect them)")
     p.add_argument("--allow-partial", action="store_true",
                    help="exit 0 although the submission lacks files the GLUE server needs (a partial run)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -516,19 +518,25 @@ def run(args: argparse.Namespace, trainer: Callable[[str, list[str], Path], tupl
         run_dir = runs_dir / task
         t0 = time.time()
         plan = plan_task(task, args.recipe, overrides, run_dir)
-        if not args.collect:
+        trained_before = not args.collect and not getattr(args, "retrain", False) and (run_dir / "metrics.json").is_file()
+        if trained_before:  # a finished run from an earlier leaderboard: collected, not trained again
+            print(f"[{task}] already trained in {run_dir}: collected (--retrain trains it again)", flush=True)
+        elif not args.collect:
             if plan.data is None:
                 results[task] = TaskResult(task, "missing", plan.data_error or "no data")
                 print(f"[{task}] missing: {_short(plan.data_error, 300)}", flush=True)
                 continue
-            ok, error = trainer(args.recipe, task_overrides(plan, overrides, run_dir), run_dir / "leaderboard_train.log")
+            task_args = task_overrides(plan, overrides, run_dir)
+            if getattr(args, "retrain", False):
+                task_args.append("training.overwrite=true")
+            ok, error = trainer(args.recipe, task_args, run_dir / "leaderboard_train.log")
             if not ok:
                 results[task] = TaskResult(task, "failed", error)
                 print(f"[{task}] failed: {error} (log: {run_dir / 'leaderboard_train.log'})", flush=True)
                 continue
         res = collect_task(plan, run_dir)
         if task == "mnli":
-            ax = ax_result(plan, run_dir, res, predict=not args.collect)
+            ax = ax_result(plan, run_dir, res, predict=not args.collect and not trained_before)
         results[task] = res
         shown = res.cell() if res.status == "ok" else f"{res.status}: {_short(res.reason, 300)}"
         print(f"[{task}] {shown} ({time.time() - t0:.1f}s)", flush=True)
