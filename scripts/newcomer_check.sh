@@ -17,6 +17,7 @@ trap 'rm -rf "$work"' EXIT
 git clone -q "$repo" "$work/clone"
 cd "$work/clone"
 ln -s "$repo/.venv" .venv  # the environment set up above (a fresh one is what scripts/setup_env.sh makes)
+export PYTHONPATH="$work/clone"  # the clone's code, not the checkout the environment was installed from
 unset HARNESS_DATA_DIR
 export HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1
 fail() { echo "newcomer check FAILED: $*" >&2; exit 1; }
