@@ -462,6 +462,7 @@ def _evaluate(recipe: Recipe) -> dict:
     else:
         if not recipe.model_path:
             recipe.model_path = str(out / "model")
+        quiet_progress_bars()
         accelerator = make_accelerator(recipe, out, trackers=False)
         seed_everything(recipe)
         built = build(recipe, accelerator, evaluating=True)

@@ -208,7 +208,11 @@ def load_saved(path: str | Path, task: Task):
         if rows:  # trained with case_features: the adapter holds the grown token-type embeddings
             _grow_token_types(base, rows)
             base.config.harness_case_features = True
-        return PeftModel.from_pretrained(base, path), tokenizer
+        import warnings
+
+        with warnings.catch_warnings():  # PEFT calls transformers' deprecated is_gradient_checkpointing
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return PeftModel.from_pretrained(base, path), tokenizer
     if not (path / "config.json").is_file():
         raise HarnessError(f"model.path: {path} holds neither a model (config.json) nor an adapter (adapter_config.json)")
     return auto.from_pretrained(path), tokenizer

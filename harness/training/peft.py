@@ -50,7 +50,11 @@ def apply_peft(model, spec: dict, auto_model_class: str):
     if new_modules:
         args["modules_to_save"] = sorted(set(args.get("modules_to_save") or []) | set(new_modules))
     config = registry.resolve("peft", method).config_class()(task_type=_TASK_TYPES.get(auto_model_class), **args)
-    return get_peft_model(model, config)
+    import warnings
+
+    with warnings.catch_warnings():  # PEFT calls transformers' deprecated is_gradient_checkpointing
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, config)
 
 
 def count_parameters(model) -> tuple[int, int]:
