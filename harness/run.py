@@ -121,9 +121,8 @@ def seed_everything(recipe: Recipe) -> None:
 
 def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
     """Data → model (→ PEFT) → tokenized splits. ``evaluating`` (``harness eval``): no train split needed."""
-    from harness.training.peft import apply_peft, count_parameters
-
     from harness.data.base import evaluation_only
+    from harness.training.peft import apply_peft, count_parameters
 
     with accelerator.main_process_first(), (evaluation_only() if evaluating else contextlib.nullcontext()):
         task = registry.resolve("data", recipe.data_component)(**recipe.data_args)
