@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -132,8 +133,9 @@ def recipes_command(action: str, name: str | None, dest: str | None) -> int:
         raise HarnessError(f"{target} exists already; choose another destination")
     target.parent.mkdir(parents=True, exist_ok=True)
     text = found[key].read_text(encoding="utf-8")
-    if "extends:" in text:  # a relative base would not be found next to the copy
-        text = text.replace("extends: ", f"extends: {found[key].parent}/", 1) if "extends: /" not in text else text
+    # a relative base (`extends: lstm_small_ptb.yaml`) would not be found next to the copy: make it absolute
+    text = re.sub(r"^extends: (?!/)(\S+)$", lambda m: f"extends: {found[key].parent / m.group(1)}", text,
+                  flags=re.MULTILINE)
     target.write_text(text, encoding="utf-8")
     print(f"copied {found[key]} to {target}")
     return 0

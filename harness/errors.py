@@ -44,6 +44,16 @@ def _terminated(signum, frame):
     raise Interrupted(f"terminated ({signal.Signals(signum).name})", signum)
 
 
+def first_line(error: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors."""
+    return ((str(error).strip().splitlines() or [type(error).__name__])[0])[:limit]
+
+
+def is_main_process() -> bool:
+    """The first process of a launch, or the only one (from the environment: usable before Accelerate)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+
+
 def where(path: str, line: int | None = None) -> str:
     """``file:line`` for messages (1-based line numbers, as editors show them)."""
     return f"{path}:{line}" if line is not None else str(path)
@@ -52,7 +62,7 @@ def where(path: str, line: int | None = None) -> str:
 def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
     """Run a command; turn a failure into one ``error:`` line (only on the main process of a
     multi-process launch) and an exit code. ``debug`` re-raises to show the traceback."""
-    main_process = os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("RANK", "0") == "0"
+    main_process = is_main_process()
     try:  # SIGTERM (what `kill` and job schedulers send) ends a command like SIGINT: one line, an exit code
         signal.signal(signal.SIGTERM, _terminated)
     except ValueError:  # not the main thread
@@ -76,6 +86,6 @@ def report_errors(fn: Callable[[], int], debug: bool = False) -> int:
         if debug:
             raise
         if main_process:
-            first = (str(e).strip().splitlines() or [""])[0]
-            print(f"error: {type(e).__name__}: {first} (run with --debug for the traceback)", file=sys.stderr)
+            print(f"error: {type(e).__name__}: {first_line(e, limit=2000)} (run with --debug for the traceback)",
+                  file=sys.stderr)
         return 1

@@ -247,15 +247,18 @@ def per_type_section(split: str, metrics: dict) -> list[str]:
 
 
 def _fmt(v) -> str:
-    """Numbers as a person reads them: whole numbers without decimals, large ones with fewer."""
-    if isinstance(v, bool) or not isinstance(v, float):
-        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000 else str(v)
-    if not math.isfinite(v):
+    """Numbers as a person reads them: whole numbers without decimals (thousands grouped from 10,000),
+    fewer decimals the larger a number is, no trailing zeros."""
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer() and abs(v) < 1e15:
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         return str(v)
-    if v.is_integer() and abs(v) < 1e15:
-        return f"{int(v):,}" if abs(v) >= 10_000 else str(int(v))
-    text = f"{v:,.1f}" if abs(v) >= 1000 else f"{v:.2f}" if abs(v) >= 100 else f"{v:.4f}" if abs(v) >= 1e-3 else f"{v:.3g}"
-    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10_000 else str(v)
+    if abs(v) < 1e-3:
+        return f"{v:.3g}"
+    digits = 1 if abs(v) >= 1000 else 2 if abs(v) >= 100 else 4
+    return f"{v:,.{digits}f}".rstrip("0").rstrip(".")
 
 
 def write_report(output_dir: Path, title: str, metrics: dict, history: list[dict], run: dict,

@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # executed as a script by `accelerate launch harn
 from harness import registry  # noqa: E402
 from harness.config.loader import load_recipe  # noqa: E402
 from harness.config.schema import Recipe, is_test_split, validate  # noqa: E402
-from harness.errors import HarnessError, report_errors  # noqa: E402
+from harness.errors import HarnessError, first_line, is_main_process, report_errors  # noqa: E402
 
 
 @dataclass
@@ -134,9 +134,8 @@ def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
         except HarnessError:
             raise
         except Exception as e:  # a truncated weights file, a config transformers cannot read ...
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise HarnessError(f"model.path: {recipe.model_path} cannot be loaded ({type(e).__name__}: "
-                               f"{first[:300]})") from e
+                               f"{first_line(e)})") from e
     else:
         model, tokenizer = registry.resolve("model", recipe.model_component)(task, **recipe.model_args)
         if recipe.peft:
@@ -279,9 +278,8 @@ def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
     except HarnessError:
         raise
     except Exception as e:  # a truncated file, weights of another shape, a missing optimizer state ...
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise HarnessError(f"training.resume: the checkpoint {path} cannot be loaded into this run "
-                           f"({type(e).__name__}: {first[:300]})") from e
+                           f"({type(e).__name__}: {first_line(e)})") from e
     trainer.state.recipe = new
 
 
@@ -327,11 +325,6 @@ def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
         if lines:
             sections.append(lines)
     return sections
-
-
-def is_main_process() -> bool:
-    """Before an accelerator exists: the first process of a launch (or the only one)."""
-    return os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
 
 
 def write_outputs(out: Path, title: str, metrics: dict, run_info: dict, history: list[dict], extra_rows: dict,

@@ -433,7 +433,7 @@ def validate(raw: dict) -> Recipe:
             check_metric_for_best(top.evaluation, data, errors)
     if errors or top is None or data is None or model is None:
         raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(_explain(errors))))
-    recipe = Recipe(
+    return Recipe(
         output_dir=top.output_dir,
         seed=top.seed,
         name=top.name,
@@ -455,4 +455,3 @@ def validate(raw: dict) -> Recipe:
         callbacks=[c for c in callback_specs if c is not None],
         generation=generation,
     )
-    return recipe

@@ -166,10 +166,8 @@ class Task:
         return f"{len(rows):,}"
 
     def num_tokens(self, batch: dict):
-        """Real (non-padding) tokens in a batch, for tokens/s: a tensor on the batch's device (the loop
-        sums it there and reads it at log steps, so counting never waits for the device)."""
-        mask = batch.get("attention_mask")
-        return mask.sum() if mask is not None else batch["input_ids"].numel()
+        """Real (non-padding) tokens in a batch, for tokens/s (default: :func:`count_tokens`)."""
+        return count_tokens(batch)
 
 
 class ClassificationTask(Task):
@@ -253,6 +251,13 @@ class ClassificationTask(Task):
 
         metric = load_metric(self.info.metric, self.info.metric_config)
         return {k: float(v) for k, v in metric.compute(predictions=predictions, references=references).items()}
+
+
+def count_tokens(batch: dict):
+    """Real (non-padding) tokens of a batch — its attention mask's sum, else every input id — as a tensor on
+    the batch's device (the loop sums it there and reads it at log steps: counting never waits for the device)."""
+    mask = batch.get("attention_mask")
+    return mask.sum() if mask is not None else batch["input_ids"].numel()
 
 
 def labelled(ds: Dataset) -> bool:

@@ -36,6 +36,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from harness.config.schema import TrainingConfig
+from harness.data.base import count_tokens
 from harness.errors import HarnessError, Interrupted, TrainingError
 from harness.losses import Loss, ModelOutputLoss
 from harness.training import checkpoint as ckpt
@@ -93,12 +94,6 @@ def row_lengths(dataset) -> list[int]:
         raise HarnessError(f"training.group_by_length: the train split has no input_ids column to measure (columns: "
                            f"{', '.join(dataset.column_names)})")
     return [len(ids) for ids in dataset["input_ids"]]
-
-
-def count_tokens(batch: dict):
-    """Real (non-padding) tokens of a batch: its attention mask's sum, else every input id."""
-    mask = batch.get("attention_mask")
-    return mask.sum() if mask is not None else batch["input_ids"].numel()
 
 
 @dataclass
@@ -241,6 +236,8 @@ class Trainer:
         self._saved_step: int | None = None  # the step of the last checkpoint written
         self._stop_reason: str | None = None
         self._stopped_early = False
+        self._t0 = time.perf_counter()  # when the running stretch of training time started
+        self._print_rows = False  # no progress bar (not a terminal): each log row is printed as a line
         device = accelerator.device
         self._tokens = torch.zeros((), dtype=torch.int64, device=device)  # this process, since the last flush
         self._loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
@@ -282,14 +279,16 @@ class Trainer:
         if first < 0:
             return
         good, latest = self.state.last_sane_checkpoint, ckpt.latest(self.ckpt_root)
+        advice = ("Start again with a lower training.lr or training.max_grad_norm (another output_dir, or "
+                  "training.overwrite=true)")
         if good is None:
             kept = "no checkpoint before it is a good one to go back to"
         else:
             kept = f"the last good checkpoint is {good}"
             if latest is not None and Path(good) != latest:
                 kept += f" (later ones, up to {latest.name}, were written after the training loss spiked)"
-        advice = ("Start again with a lower training.lr or training.max_grad_norm (another output_dir, or "
-                  f"training.overwrite=true){'' if good is None else ', or go on from ' + Path(good).name + ' with training.resume=' + good + ' (a resumed run keeps that checkpoint’s learning rate and schedule)'}")
+            advice += (f", or go on from {Path(good).name} with training.resume={good} (a resumed run keeps that "
+                       "checkpoint's learning rate and schedule)")
         if self.accelerator.mixed_precision == "fp16":
             advice += "; training.mixed_precision=bf16 avoids fp16's overflow"
         raise TrainingError(
@@ -324,9 +323,9 @@ class Trainer:
         except OSError as e:  # a full disk, a folder gone read-only: the earlier checkpoints stay
             self._cannot_save(final, e)
         acc.wait_for_everyone()
-        losses = [r["loss"] for r in self.state.history if "loss" in r]
-        spiked = any(not math.isfinite(x) or (self.state.lowest_loss is not None and x > SPIKE * self.state.lowest_loss)
-                     for x in losses[-1:])
+        last = next((r["loss"] for r in reversed(self.state.history) if "loss" in r), None)
+        lowest = self.state.lowest_loss
+        spiked = last is not None and (not math.isfinite(last) or (lowest is not None and last > SPIKE * lowest))
         if not spiked:
             self.state.last_sane_checkpoint = str(final)
         if acc.is_main_process:
@@ -421,9 +420,9 @@ class Trainer:
         if not acc.optimizer_step_was_skipped:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self._bad = torch.zeros_like(self._bad)
+        self._bad.zero_()
 
-    def _log_row(self) -> None:
+    def _log_row(self) -> dict:
         st = self.state
         self._raise_if_bad()
         row = {
@@ -434,7 +433,7 @@ class Trainer:
         }
         self._flush_tokens()
         if self.accelerator.is_main_process:  # throughput over training, for the report (not part of the history)
-            seconds = st.train_seconds + time.perf_counter() - getattr(self, "_t0", time.perf_counter())
+            seconds = st.train_seconds + time.perf_counter() - self._t0
             self.throughput_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.throughput_path, "a") as f:
                 f.write(json.dumps({"step": st.global_step, "tokens": st.tokens_seen, "seconds": round(seconds, 4)}) + "\n")
@@ -444,7 +443,7 @@ class Trainer:
         self.accelerator.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
         self._loss_sum.zero_()
         self._loss_n = 0
-        if getattr(self, "_print_rows", False):
+        if self._print_rows:
             self.accelerator.print(f"step {st.global_step}/{self.total_steps}: loss {row['loss']:.4f}, lr {row['lr']:.3g}")
         self.callbacks.call("on_log", self, row)
         return row
