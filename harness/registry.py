@@ -32,7 +32,7 @@ their components are:
 Built-in components are found by importing the package that holds each section (:data:`PROVIDERS`) the
 first time a section is read; installed packages add theirs through the ``harness.plugins`` entry-point
 group (each entry point names a module to import). Those imports stay light — no torch, no modeling code —
-so ``harness validate`` answers in about a second: a model package declares where its modeling module is
+so ``harness validate`` answers in about a second (a ``peft`` section aside: PEFT imports torch): a model package declares where its modeling module is
 (:func:`declare_family`), and that module registers the ``transformers`` Auto classes when it is imported
 (:func:`register_auto`); :func:`load_models` imports every declared family before a saved model is loaded.
 
