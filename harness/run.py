@@ -321,7 +321,8 @@ def report_sections(model, built: Built, splits, out: Path) -> list[list[str]]:
     """What the registered report hooks add to ``report.md`` (a recurrent LM's gradient-through-time plot)."""
     sections = []
     for entry in registry.entries("report"):
-        lines = entry.target(model=model, tokenized=built.tokenized, splits=splits, output_dir=out)
+        lines = entry.target(model=model, tokenized=built.tokenized, splits=splits, output_dir=out,
+                             tokenizer=built.tokenizer)
         if lines:
             sections.append(lines)
     return sections

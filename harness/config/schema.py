@@ -57,6 +57,7 @@ class TrainingConfig:
     num_workers: int = 0
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding); order random across ~50-batch groups
+    compile: bool = False  # torch.compile the model for training (a GPU: fused kernels; the first steps compile)
 
 
 @dataclass
@@ -148,7 +149,7 @@ for _hf, _ours in {
     "greater_is_better": "evaluation.greater_is_better", "report_to": "tracking.report_to",
     "label_smoothing_factor": "loss: {component: cross_entropy, label_smoothing: ...}",
     "eval_strategy": "training.eval_steps (null: every epoch)", "save_strategy": "training.save_steps",
-    "push_to_hub": None, "hub_model_id": None, "seed": "seed (top level)", "output_dir": "output_dir (top level)",
+    "torch_compile": "training.compile", "push_to_hub": None, "hub_model_id": None, "seed": "seed (top level)", "output_dir": "output_dir (top level)",
 }.items():
     for _section in ("training", "evaluation", "tracking", ""):
         _path = f"{_section}.{_hf}" if _section else _hf
@@ -344,6 +345,15 @@ def check_ranges(training: TrainingConfig, errors: list[str]) -> None:
             errors.append(f"training.{name}: expected a number {bound}, got {value!r}")
 
 
+def check_model(model: Spec, training: TrainingConfig, errors: list[str]) -> None:
+    """What a model builder can tell from the recipe alone (its registry entry's ``check(args, training)``, which
+    returns ``"section.key: problem"`` lines): a width the heads do not divide, an input longer than a learned
+    position table …"""
+    check = registry.entry("model", model["component"]).meta.get("check")
+    if check is not None:
+        errors.extend(check({k: v for k, v in model.items() if k != "component"}, training))
+
+
 def check_output_dir(output_dir: str, errors: list[str]) -> None:
     if not output_dir.strip():
         errors.append("output_dir: empty (the run would write into the current folder); name a folder")
@@ -431,6 +441,8 @@ def validate(raw: dict) -> Recipe:
             check_output_dir(top.output_dir, errors)
         if data is not None and isinstance(top.evaluation, EvaluationConfig):
             check_metric_for_best(top.evaluation, data, errors)
+        if model is not None and isinstance(top.training, TrainingConfig):
+            check_model(model, top.training, errors)
     if errors or top is None or data is None or model is None:
         raise RecipeError("invalid recipe:\n  " + "\n  ".join(dict.fromkeys(_explain(errors))))
     return Recipe(

@@ -253,6 +253,35 @@ class ClassificationTask(Task):
         return {k: float(v) for k, v in metric.compute(predictions=predictions, references=references).items()}
 
 
+def head_config(info, per_token: bool = False) -> dict:
+    """The ``PretrainedConfig`` keys of a classification head sized for a task's ``info``: ``num_labels``,
+    ``id2label``, ``label2id`` and ``problem_type`` (None for a per-token head: the sequence-level types do not
+    apply)."""
+    id2label = info.id2label or {0: "LABEL_0"}
+    return {"num_labels": info.num_labels, "problem_type": None if per_token else info.problem_type,
+            "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+
+
+def max_positions(model) -> int | None:
+    """The longest input a model's absolute position table holds (GPT-2's ``n_positions``, BERT's and ours'
+    ``max_position_embeddings``), or None when positions are unbounded (sinusoidal, rotary, relative, recurrent)."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "position_embedding_type", "absolute") in ("sinusoidal", "rotary"):
+        return None
+    for name in ("n_positions", "max_position_embeddings"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def check_length(length: int, model_limit: int | None) -> None:
+    """Refuse sequences longer than the model's position table, naming the recipe key."""
+    if model_limit is not None and length > model_limit:
+        raise DataError(f"training.max_length: {length} tokens per sequence, but the model's position table holds "
+                        f"{model_limit}; lower training.max_length")
+
+
 def count_tokens(batch: dict):
     """Real (non-padding) tokens of a batch — its attention mask's sum, else every input id — as a tensor on
     the batch's device (the loop sums it there and reads it at log steps: counting never waits for the device)."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from datasets import Dataset, DatasetDict
 
-from harness.data.base import Task, TaskInfo
+from harness.data.base import Task, TaskInfo, check_length, max_positions
 from harness.errors import DataError, HarnessError, RecipeError
 from harness.io import read_text
 from harness.registry import register
@@ -44,7 +44,11 @@ class LMTextTask(Task):
     auto_model_class = "AutoModelForCausalLM"
     evaluator = "perplexity"
 
-    def __init__(self, splits: DatasetDict, name: str = "lm_text", lowercase: bool = False, add_eos: bool = True):
+    def __init__(self, splits: DatasetDict, name: str = "lm_text", lowercase: bool = False, add_eos: bool = True,
+                 packing: bool | None = None, eval_stride: int | None = None):
+        if eval_stride is not None and eval_stride < 1:
+            raise RecipeError(f"data.eval_stride: expected a positive integer, got {eval_stride}")
+        self.packing, self.eval_stride = packing, eval_stride
         if not splits:
             raise DataError(f"task {name!r}: no split to read (give train_file / validation_file / test_file or a dataset)")
         self.splits = splits
@@ -81,26 +85,54 @@ class LMTextTask(Task):
     # window k of its own rows (Accelerate hands global batch g to process g % processes).
 
     stateful = True
-    default_step = "truncated_bptt"
     DEFAULT_BPTT = 35
+    DEFAULT_BLOCK = 128
+    #: labels are the next tokens (the perplexity evaluator counts ``shift_labels`` / ``labels[:, 1:]``)
+    labels_shifted = True
+
+    @property
+    def default_step(self) -> str:
+        return "truncated_bptt" if self.stateful else "standard"
+
+    def configure_for(self, model) -> None:
+        """A recurrent model (``_is_stateful``) reads the stream in order with its state carried (truncated BPTT);
+        any other (a Transformer) trains on packed blocks — unless ``packing`` was set in the recipe."""
+        self.position_limit = max_positions(model)
+        recurrent = bool(getattr(model, "_is_stateful", False))
+        self.stateful = recurrent if self.packing is None else not self.packing
+        if self.stateful and not recurrent:
+            raise DataError(f"data.packing: false streams the text with a carried state (truncated BPTT), which "
+                            f"{type(model).__name__} does not have; leave packing out or set it true")
 
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
         eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
         if self.add_eos and eos is None:
             raise HarnessError("lm_text: add_eos needs a tokenizer with an eos (or sep) token")
-        self.bptt = max_length or self.DEFAULT_BPTT
+        self.bptt = max_length or (self.DEFAULT_BPTT if self.stateful else self.DEFAULT_BLOCK)
+        if not self.stateful:
+            check_length(self.bptt, getattr(self, "position_limit", None))
         streams = {}
         for split in self.splits:
             encoded = tokenizer(list(self.texts(split)), add_special_tokens=False)["input_ids"]
             tail = [eos] if self.add_eos else []
             stream = np.fromiter((t for ids in encoded for t in (*ids, *tail)), dtype=np.int64)
-            streams[split] = Dataset.from_dict({"stream": [stream]})
+            if self.stateful:
+                streams[split] = Dataset.from_dict({"stream": [stream]})
+            elif split == self.train_split:
+                streams[split] = Dataset.from_dict(pack_blocks(stream, self.bptt, self.info.name))
+            else:
+                stride = min(self.eval_stride or max(1, self.bptt // 2), self.bptt)
+                streams[split] = Dataset.from_dict(sliding_windows(stream, self.bptt, stride))
         return DatasetDict(streams)
 
     def describe_split(self, rows) -> str:
+        if not self.stateful:
+            return f"{len(rows):,} blocks of {self.bptt}"
         return f"{len(rows[0]['stream']):,} tokens"
 
     def arrange(self, dataset: Dataset, batch_size: int, num_processes: int) -> Dataset:
+        if not self.stateful:
+            return dataset  # independent blocks, shuffled by the loop
         stream = np.asarray(dataset[0]["stream"], dtype=np.int64)
         rows = batch_size * num_processes
         per_row = (len(stream) - 1) // rows  # the last (len - 1) % rows tokens are not predicted
@@ -119,6 +151,42 @@ class LMTextTask(Task):
         from transformers import default_data_collator
 
         return default_data_collator  # every row of a batch is the same window: no padding
+
+
+def pack_blocks(stream: np.ndarray, block: int, name: str) -> dict:
+    """Packing for a causal LM (GPT-2, nanoGPT): the split's documents, one after another with their end tokens,
+    cut into independent blocks of ``block`` tokens. ``labels`` are the inputs (every ``transformers`` causal LM
+    shifts them inside: position t is scored on token t + 1); consecutive blocks share one token, so every token
+    after the first is predicted exactly once. A tail shorter than a block is not predicted."""
+    if block < 2:
+        raise DataError(f"task {name!r}: a block of {block} token predicts nothing; raise training.max_length")
+    step = block - 1
+    count = (len(stream) - 1) // step
+    if count < 1:
+        raise DataError(f"task {name!r}: {len(stream)} tokens cannot fill one block of {block} "
+                        "(training.max_length); lower it")
+    rows = [stream[k * step : k * step + block] for k in range(count)]
+    return {"input_ids": rows, "labels": rows}
+
+
+def sliding_windows(stream: np.ndarray, window: int, stride: int) -> dict:
+    """Evaluation windows for a model with a bounded context: windows of ``window`` tokens every ``stride``
+    tokens, each scoring only the tokens no earlier window scored (``labels`` -100 elsewhere; shifted inside
+    the model like :func:`pack_blocks`'), so every token after the first is scored once, and each after at least
+    ``window - stride - 1`` tokens of context except at the start. The last window ends at the stream's end."""
+    window = max(2, min(window, len(stream)))
+    starts = list(range(0, max(len(stream) - window, 0) + 1, stride))
+    if starts[-1] + window < len(stream):
+        starts.append(len(stream) - window)
+    inputs, labels, scored = [], [], 1  # stream tokens [0, scored) are done (token 0 is never a target)
+    for start in starts:
+        x = stream[start : start + window]
+        y = x.copy()
+        y[: max(1, scored - start)] = -100
+        scored = start + len(x)
+        inputs.append(x)
+        labels.append(y)
+    return {"input_ids": inputs, "labels": labels}
 
 
 def read_lines(path: str | Path, lowercase: bool = False) -> list[str]:
@@ -142,6 +210,8 @@ def lm_text(
     data_dir: str | None = None,
     lowercase: bool = False,
     add_eos: bool = True,
+    packing: bool | None = None,
+    eval_stride: int | None = None,
 ) -> LMTextTask:
     """Sentences for language modelling: local text files (one sentence per line) or a Hub dataset.
 
@@ -149,17 +219,31 @@ def lm_text(
     ``dataset_config``: ``datasets.load_dataset`` names (``data_dir`` is passed on to it), whose
     ``train`` / ``validation`` / ``test`` splits' ``text_column`` is read. ``lowercase``: lowercase
     every sentence. ``add_eos``: models predict ``</s>`` after each sentence (perplexity counts it).
+    ``packing``: train on independent blocks of ``training.max_length`` tokens (default for a Transformer)
+    instead of one stream read in order with a carried state (default for a recurrent model);
+    ``eval_stride``: packed evaluation slides a window of ``max_length`` by this many tokens (default half of
+    it) and scores each token once.
     """
+    name, splits = read_text_splits(train_file, validation_file, test_file, dataset, dataset_config, text_column,
+                                    data_dir)
+    return LMTextTask(splits, name=f"lm_text:{name}", lowercase=lowercase, add_eos=add_eos, packing=packing,
+                      eval_stride=eval_stride)
+
+
+def read_text_splits(train_file, validation_file, test_file, dataset, dataset_config, text_column, data_dir
+                     ) -> tuple[str, DatasetDict]:
+    """The splits of a text corpus (a ``text`` column of non-blank lines) from local files or a Hub dataset, and
+    the corpus's name."""
     files = {"train": train_file, "validation": validation_file, "test": test_file}
     given = {k: v for k, v in files.items() if v is not None}
     if dataset is not None and given:
         raise RecipeError(f"data: give either dataset ({dataset!r}) or local files ({', '.join(f'{k}_file' for k in given)}), not both")
     if dataset is None and not given:
-        raise RecipeError("data: lm_text needs train_file / validation_file / test_file or a dataset name")
+        raise RecipeError("data: give train_file / validation_file / test_file or a dataset name")
     splits: dict[str, Dataset] = {}
     if dataset is None:
         base = Path(data_dir) if data_dir else None
-        name = Path(next(iter(given.values()))).parent.name or "lm_text"
+        name = Path(next(iter(given.values()))).parent.name or "text"
         for split, f in given.items():
             path = Path(f)
             if base is not None and not path.is_absolute():
@@ -190,5 +274,4 @@ def lm_text(
             splits[split] = Dataset.from_dict({"text": texts})
         if not splits:
             raise DataError(f"dataset {name!r} has none of the splits {', '.join(SPLITS)} (found: {', '.join(raw)})")
-    task = LMTextTask(DatasetDict(splits), name=f"lm_text:{name}", lowercase=lowercase, add_eos=add_eos)
-    return task
+    return name, DatasetDict(splits)

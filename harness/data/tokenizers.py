@@ -58,3 +58,53 @@ def build_word_tokenizer(
         mask_token="[MASK]",
         model_max_length=model_max_length,
     )
+
+
+SUBWORD_MODELS = ("bpe", "unigram")
+
+
+def build_subword_tokenizer(
+    texts: Iterable[str],
+    model: str = "bpe",
+    vocab_size: int = 8000,
+    min_frequency: int = 2,
+    lowercase: bool = False,
+    model_max_length: int = 512,
+    extra_special_tokens: Iterable[str] = (),
+):
+    """A subword ``PreTrainedTokenizerFast`` trained on ``texts`` with ``tokenizers``: byte-level BPE (GPT-2's
+    scheme: every string is encodable, no unknown token) or a unigram LM (Kudo 2018, SentencePiece's default;
+    Metaspace pre-tokenisation, so spaces survive decoding). The special tokens are the word tokenizer's
+    (``[PAD] [UNK] [CLS] [SEP] [MASK]``, then ``extra_special_tokens``) with the same ``[CLS] a [SEP]``
+    template; ``[CLS]`` / ``[SEP]`` double as BOS / EOS for a language model or a decoder. Saved with the
+    model, loaded back by ``AutoTokenizer``."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if model not in SUBWORD_MODELS:
+        raise ValueError(f"tokenizer: expected one of {SUBWORD_MODELS}, got {model!r}")
+    specials = SPECIALS + [t for t in extra_special_tokens if t not in SPECIALS]
+    if model == "bpe":
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    else:
+        tok = Tokenizer(models.Unigram())
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="[UNK]",
+                                          show_progress=False)
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
+    tok.train_from_iterator(texts, trainer=trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    extra = [t for t in specials if t not in SPECIALS]
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", bos_token="[CLS]", eos_token="[SEP]", model_max_length=model_max_length,
+        **({"additional_special_tokens": extra} if extra else {}),
+    )

@@ -9,7 +9,8 @@ without gold labels (a benchmark's test set), whose predictions are still return
 ``classification`` logits → the task's predictions → its metric module (GLUE, classification, regression)
 ``tagging``        word-level tags (a CRF decodes itself; ``decoding: constrained`` decodes the scores
                    under the scheme's rules) → seqeval
-``perplexity``     exp(mean token NLL); a stateful model carries its state through the split
+``perplexity``     exp(mean token NLL) of a causal LM's next tokens or a masked LM's masked ones; a stateful
+                   model carries its state through the split
 ``generation``     ``model.generate`` with the recipe's ``generation:`` settings → strings → the task's
                    ``compute_metrics(texts, references, split)``
 =================  ===================================================================================
@@ -87,7 +88,8 @@ class PerplexityEvaluator(Evaluator):
     """Language models: perplexity, mean loss and predicted-token count (no predictions)."""
 
     def evaluate(self, model, dataloader, split, accelerator):
-        return perplexity(model, dataloader, accelerator, self.task.stateful), np.zeros((0,))
+        shifted = getattr(self.task, "labels_shifted", True)
+        return perplexity(model, dataloader, accelerator, self.task.stateful, shifted), np.zeros((0,))
 
 
 @register("evaluator", "generation", runner_args=_RUNNER_ARGS)

@@ -90,9 +90,11 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
 
 
 @torch.no_grad()
-def perplexity(model, dataloader, accelerator, stateful: bool) -> dict[str, float]:
+def perplexity(model, dataloader, accelerator, stateful: bool, shifted: bool = True) -> dict[str, float]:
     """Token-level perplexity over a split: exp(total NLL / predicted tokens), summed over every
-    process. A stateful model carries its recurrent state from batch to batch, as in training."""
+    process. A stateful model carries its recurrent state from batch to batch, as in training. ``shifted``:
+    a causal LM's ``labels`` are its inputs (position t scores label t + 1); a masked LM's (``shifted=False``)
+    sit at the positions they score."""
     was_training = model.training
     model.eval()
     nll = torch.zeros((), dtype=torch.float64, device=accelerator.device)
@@ -105,7 +107,7 @@ def perplexity(model, dataloader, accelerator, stateful: bool) -> dict[str, floa
         if "shift_labels" in batch:
             n = (batch["shift_labels"] != -100).sum()
         else:
-            n = (batch["labels"][:, 1:] != -100).sum()
+            n = (batch["labels"][:, 1:] != -100).sum() if shifted else (batch["labels"] != -100).sum()
         nll += outputs.loss.double() * n
         count += n
     if was_training:

@@ -109,6 +109,106 @@ def token_classifier(
     return model, tokenizer
 
 
+@register("model", "pretrained", runner_args=("task",))
+def pretrained(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False):
+    """Any checkpoint (a Hub id or a local folder: BERT, GPT-2, T5, a model saved by a run) with the head the task
+    asks for (``task.auto_model_class``): a masked-LM head for ``mlm_text`` (continued pretraining), an LM head
+    for ``lm_text``, a classifier for GLUE, a tagger for NER, the seq2seq LM for a text-to-text task. One recipe
+    shape for every family: only ``model.checkpoint`` and the task change.
+
+    Decoder-only checkpoints (GPT-2 family) pad batches on the left, so batched generation starts every row right
+    after its prompt; a tokenizer without a padding token (GPT-2's) pads with its end-of-text token — padded
+    positions are masked out of attention and loss, so the id does not matter. Encoder-decoders (T5 family) read a
+    task prefix in front of every input ("translate English to German: ", "summarize: "): ``prefix`` sets it,
+    else the checkpoint's ``task_specific_params`` entry for the task; it is kept as ``config.harness_prefix``
+    for the task to prepend.
+    """
+    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix)
+
+
+@register("model", "pretrained_causal_lm", runner_args=("task",))
+def causal_lm(task: Task, checkpoint: str, trust_remote_code: bool = False):
+    """:func:`pretrained` for a decoder-only checkpoint (GPT-2 family): language modelling or classification."""
+    return _pretrained_for_task(task, checkpoint, trust_remote_code, None,
+                                heads=("AutoModelForCausalLM", "AutoModelForSequenceClassification"))
+
+
+@register("model", "pretrained_seq2seq", runner_args=("task",))
+def seq2seq(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False):
+    """:func:`pretrained` for an encoder-decoder checkpoint (T5 family) on a text-to-text task, with its task prefix."""
+    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix, heads=("AutoModelForSeq2SeqLM",))
+
+
+def _decoder_only(config) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES, MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    kind = getattr(config, "model_type", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    if getattr(config, "is_decoder", False):
+        return True
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, prefix: str | None,
+                         heads: tuple[str, ...] | None = None):
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    if heads is not None and task.auto_model_class not in heads:
+        raise HarnessError(f"model.component: this builder makes {', '.join(heads)} models; task {task.info.name!r} "
+                           f"needs {task.auto_model_class} (model.component: pretrained picks the head for any task)")
+    registry.load_models()  # a folder saved by a run may hold one of our own model types
+    source = resolve_checkpoint(checkpoint)
+    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left" if _decoder_only(config) else "right"
+    tokenizer.init_kwargs["padding_side"] = tokenizer.padding_side  # saved with the model
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise HarnessError(f"model.checkpoint: the tokenizer of {checkpoint} has neither a pad nor an eos token "
+                               "to pad batches with")
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(config, "pad_token_id", None) is None:
+        config.pad_token_id = tokenizer.pad_token_id
+    auto = getattr(transformers, task.auto_model_class)
+    if task.auto_model_class == "AutoModelForSequenceClassification":
+        model, tokenizer = _pretrained_with_head(auto, task, checkpoint, None, trust_remote_code,
+                                                 task.info.problem_type, config=config, tokenizer=tokenizer)
+    elif task.auto_model_class == "AutoModelForTokenClassification":
+        model, tokenizer = _pretrained_with_head(auto, task, checkpoint, None, trust_remote_code, None,
+                                                 config=config, tokenizer=tokenizer)
+    else:
+        model, loading = auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
+                                              output_loading_info=True)
+        model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
+                                             for k in loading.get("missing_keys", [])})
+        model.config.name_or_path = checkpoint
+        check_vocabulary(model, tokenizer, "model.checkpoint")
+    if task.auto_model_class == "AutoModelForSeq2SeqLM":
+        if prefix is None:
+            params = getattr(model.config, "task_specific_params", None) or {}
+            entry = params.get(getattr(task, "prefix_key", None) or task.info.name)
+            prefix = entry.get("prefix") if isinstance(entry, dict) else None
+        model.config.harness_prefix = prefix or ""
+        if getattr(model.config, "decoder_start_token_id", None) is None:
+            raise HarnessError(f"model.checkpoint: {checkpoint} has no decoder_start_token_id in its config; an "
+                               "encoder-decoder needs one to start decoding")
+    elif prefix is not None:
+        raise HarnessError("model.prefix: a task prefix is for an encoder-decoder (T5 family) on a text-to-text task")
+    return model, tokenizer
+
+
+def check_vocabulary(model, tokenizer, key: str) -> None:
+    """A tokenizer whose ids run past the model's embedding rows would index out of range at the first batch:
+    refuse it here, with both sizes."""
+    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
+    rows = getattr(embeddings, "num_embeddings", None)
+    if rows is not None and len(tokenizer) > rows:
+        raise HarnessError(f"{key}: the tokenizer has {len(tokenizer)} tokens but the model's embedding has {rows} "
+                           "rows (ids past it cannot be looked up); use the tokenizer the model was trained with")
+
+
 def _grow_token_types(model, rows: int) -> None:
     import torch
 
@@ -143,12 +243,15 @@ def _saved_token_type_rows(weights: Path) -> int | None:
     return None
 
 
-def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type):
+def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type,
+                          config=None, tokenizer=None):
     from transformers import AutoConfig, AutoTokenizer
 
+    registry.load_models()  # a folder saved by a run may hold one of our own model types (an MLM-pretrained encoder)
     source = resolve_checkpoint(checkpoint)
     info = task.info
-    config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if config is None:
+        config = AutoConfig.from_pretrained(source, trust_remote_code=trust_remote_code)
     config.num_labels = info.num_labels
     config.problem_type = problem_type
     if info.label_names:
@@ -162,8 +265,10 @@ def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout,
     # modules the checkpoint did not provide (the head, sometimes the pooler): PEFT must train them
     model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
                                          for k in loading.get("missing_keys", [])})
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     model.config.name_or_path = checkpoint
+    check_vocabulary(model, tokenizer, "model.checkpoint")
     return model, tokenizer
 
 

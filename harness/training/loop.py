@@ -221,6 +221,10 @@ class Trainer:
                               generator=torch.Generator().manual_seed(parts.seed))
         optimizer = build_optimizer(parts.model, parts.optimizer, cfg.lr, cfg.weight_decay)
         self.model, self.optimizer, self.train_dl = accelerator.prepare(parts.model, optimizer, train_dl)
+        if cfg.compile:
+            # the training forward/backward compiled (TorchInductor: fused elementwise kernels, CUDA graphs off);
+            # unwrap_model returns the eager module for saving, evaluation's generate and checkpoints
+            self.model = torch.compile(self.model)
 
         self.batches_per_epoch = len(self.train_dl)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)

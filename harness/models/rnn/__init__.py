@@ -24,7 +24,7 @@ __getattr__ = registry.lazy_attributes(__name__, _LAZY)
 
 
 @registry.register("report", "gradient_through_time")
-def gradient_report(model, tokenized, splits, output_dir):
+def gradient_report(model, tokenized, splits, output_dir, tokenizer=None):
     """The run report's section for a trained recurrent LM (:func:`.diagnostics.gradient_report`), else None."""
     from harness.models.rnn.diagnostics import gradient_report
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from harness.data.base import Task
+from harness.data.base import Task, head_config
 from harness.data.tokenizers import build_word_tokenizer
 from harness.registry import register
 
@@ -31,17 +31,6 @@ def _tokenizer(task: Task, vocab_size: int | None, min_frequency: int, lowercase
         task.texts(), vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase,
         model_max_length=model_max_length,
     )
-
-
-def _labels(task: Task) -> dict:
-    info = task.info
-    id2label = info.id2label or {0: "LABEL_0"}
-    return {
-        "num_labels": info.num_labels,
-        "problem_type": info.problem_type,
-        "id2label": id2label,
-        "label2id": {v: k for k, v in id2label.items()},
-    }
 
 
 @register("model", "rnn_lm", runner_args=("task",))
@@ -128,7 +117,7 @@ def rnn_classifier(
         init_range=init_range,
         forget_bias=forget_bias,
         pad_token_id=tokenizer.pad_token_id,
-        **_labels(task),
+        **head_config(task.info),
     )
     return RNNForSequenceClassification(config), tokenizer
 
@@ -156,8 +145,7 @@ def rnn_tagger(
     from harness.models.rnn.modeling_rnn import RNNConfig, RNNForTokenClassification
 
     tokenizer = _tokenizer(task, vocab_size, min_frequency, lowercase, model_max_length)
-    labels = _labels(task)
-    labels["problem_type"] = None  # a per-token head: the sequence-level problem type does not apply
+    labels = head_config(task.info, per_token=True)
     config = RNNConfig(
         vocab_size=len(tokenizer),
         embedding_size=embedding_size,

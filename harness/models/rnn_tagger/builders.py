@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Literal
 
-from harness.data.base import Task
+from harness.data.base import Task, head_config
 from harness.data.tokenizers import build_word_tokenizer
-from harness.models.rnn.builders import Cell, _labels
+from harness.models.rnn.builders import Cell
 from harness.registry import register
 
 Head = Literal["crf", "softmax"]
@@ -66,8 +66,7 @@ def sequence_tagger(
         task.texts(), vocab_size=vocab_size, min_frequency=min_frequency, lowercase=lowercase,
         model_max_length=1_000_000, special_tokens_template=False, digits_to_zero=digits_to_zero,
     )
-    labels = _labels(task)
-    labels["problem_type"] = None
+    labels = head_config(task.info, per_token=True)
     scheme = task.info.extra.get("scheme") if constrained and head == "crf" else None
     chars = None
     if char_encoder != "none":
