@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -83,6 +84,8 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
 
     import torch
 
+    quiet_tied_weight_notices()
+
     cfg = recipe.training
     report_to = list(recipe.tracking.report_to) if trackers else []
     # several processes and no GPU: Accelerate picks gloo (MULTI_CPU) only when told cpu=True
@@ -106,6 +109,20 @@ def quiet_progress_bars() -> None:
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
+
+
+class _TiedWeightsNotice(logging.Filter):
+    """Accelerate warns at every checkpoint of a model with tied embeddings that it "removed shared tensor
+    lm_head.weight while saving": the tie is restored on loading (``_tied_weights_keys``), so it is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Removed shared tensor" not in record.getMessage()
+
+
+def quiet_tied_weight_notices() -> None:
+    logger = logging.getLogger("accelerate.utils.other")
+    if not any(isinstance(f, _TiedWeightsNotice) for f in logger.filters):
+        logger.addFilter(_TiedWeightsNotice())
 
 
 def seed_everything(recipe: Recipe) -> None:

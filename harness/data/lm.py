@@ -230,8 +230,8 @@ def lm_text(
                       eval_stride=eval_stride)
 
 
-def read_text_splits(train_file, validation_file, test_file, dataset, dataset_config, text_column, data_dir
-                     ) -> tuple[str, DatasetDict]:
+def read_text_splits(train_file, validation_file, test_file, dataset, dataset_config, text_column, data_dir,
+                     component: str = "lm_text") -> tuple[str, DatasetDict]:
     """The splits of a text corpus (a ``text`` column of non-blank lines) from local files or a Hub dataset, and
     the corpus's name."""
     files = {"train": train_file, "validation": validation_file, "test": test_file}
@@ -239,7 +239,7 @@ def read_text_splits(train_file, validation_file, test_file, dataset, dataset_co
     if dataset is not None and given:
         raise RecipeError(f"data: give either dataset ({dataset!r}) or local files ({', '.join(f'{k}_file' for k in given)}), not both")
     if dataset is None and not given:
-        raise RecipeError("data: give train_file / validation_file / test_file or a dataset name")
+        raise RecipeError(f"data: {component} needs train_file / validation_file / test_file or a dataset name")
     splits: dict[str, Dataset] = {}
     if dataset is None:
         base = Path(data_dir) if data_dir else None

@@ -186,7 +186,7 @@ def mlm_text(
     truncated to ``max_span_length``. ``mlm_probability`` of the tokens are chosen; of those, ``mask_replace_prob``
     become [MASK], ``random_replace_prob`` a random token, the rest stay."""
     name, splits = read_text_splits(train_file, validation_file, test_file, dataset, dataset_config, text_column,
-                                    data_dir)
+                                    data_dir, component="mlm_text")
     return MaskedLMTask(splits, name=f"mlm_text:{name}", lowercase=lowercase, objective=objective,
                         mlm_probability=mlm_probability, whole_word_mask=whole_word_mask,
                         mask_replace_prob=mask_replace_prob, random_replace_prob=random_replace_prob,

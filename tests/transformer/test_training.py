@@ -70,6 +70,10 @@ def test_gpt_trains_on_packed_blocks_and_generates(tmp_path, fresh_accelerate):
     assert metrics["validation/perplexity"] < 25  # uniform random words: ~13 is the floor; ~300 at init
     assert (out / "attention_maps.png").stat().st_size > 1000
     assert "## Attention maps" in (out / "report.md").read_text()
+    reset_accelerate()
+    assert main(["eval", str(path), f"output_dir={tmp_path / 'again'}", f"model.path={out / 'model'}"]) == 0
+    again = json.loads((tmp_path / "again" / "eval" / "metrics.json").read_text())
+    assert again["validation/perplexity"] == pytest.approx(metrics["validation/perplexity"], rel=1e-5)
     model = transformers.AutoModelForCausalLM.from_pretrained(out / "model")
     tokenizer = transformers.AutoTokenizer.from_pretrained(out / "model")
     assert type(model).__name__ == "TransformerForCausalLM" and model.config.position_embedding_type == "rotary"
@@ -97,6 +101,7 @@ def test_mlm_pretraining_then_the_encoder_fine_tunes(tmp_path, fresh_accelerate,
             "tracking": {"report_to": []}}
     (tmp_path / "fine.yaml").write_text(yaml.safe_dump(fine))
     assert main(["train", str(tmp_path / "fine.yaml")]) == 0
+    assert (tmp_path / "fine" / "attention_maps.png").is_file()
     classifier = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "fine" / "model")
     torch.testing.assert_close(mlm.transformer.stack.embeddings.tokens.weight.shape,
                                classifier.transformer.stack.embeddings.tokens.weight.shape)
@@ -277,3 +282,17 @@ def test_attention_maps_of_any_text_and_of_an_encoder_decoder(tmp_path):
         is_encoder_decoder=True, decoder_start_token_id=tokenizer.cls_token_id))
     weights, queries, keys = attention_weights(seq2seq, tokenizer, text, decoder_input_ids=[[2, 5, 6]])
     assert weights.shape == (1, 2, 3, 13) and len(queries) == 3 and len(keys) == 13
+
+
+@pytest.mark.slow
+def test_training_compile_trains_the_same_model(tmp_path, fresh_accelerate):
+    corpus(tmp_path, n_train=60, n_valid=10)
+    losses = {}
+    for compiled in (False, True):
+        name = f"compiled_{compiled}"
+        path = recipe(tmp_path, name, {"component": "lm_text"}, {**TINY_MODEL}, compile=compiled, num_epochs=1,
+                      max_steps=4)
+        assert main(["train", str(path)]) == 0
+        reset_accelerate()
+        losses[compiled] = json.loads((tmp_path / name / "metrics.json").read_text())["validation/loss"]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)

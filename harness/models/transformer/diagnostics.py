@@ -110,8 +110,9 @@ def _example(rows) -> tuple[list[int], list[int]] | None:
     mask = row.get("attention_mask")
     if mask is not None:
         ids = [t for t, m in zip(ids, mask) if m]
-    labels = [int(t) for t in (row.get("labels") or []) if t != -100]
-    return ids[:REPORT_TOKENS], labels
+    labels = row.get("labels")
+    target = [int(t) for t in labels if t != -100] if isinstance(labels, (list, tuple)) else []
+    return ids[:REPORT_TOKENS], target
 
 
 def attention_report(model, tokenized: Mapping, splits: Sequence[str], output_dir: str | Path,
@@ -126,11 +127,11 @@ def attention_report(model, tokenized: Mapping, splits: Sequence[str], output_di
     split = next((s for s in splits if s in tokenized), None)
     if split is None:
         return None
-    example = _example(tokenized[split])
-    if example is None:
-        return None
-    ids, target = example
     try:
+        example = _example(tokenized[split])
+        if example is None:
+            return None
+        ids, target = example
         decoder_ids = None
         if config.is_encoder_decoder and target:
             decoder_ids = [config.decoder_start_token_id, *target][:REPORT_TOKENS]
