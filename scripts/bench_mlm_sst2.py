@@ -5,7 +5,8 @@ SST-2 (``recipes/transformer/sst2_from_mlm.yaml``) from its MLM-pretrained weigh
     HARNESS_DATA_DIR=/work/shared/data HF_HUB_OFFLINE=1 HF_EVALUATE_OFFLINE=1 OMP_NUM_THREADS=1 \\
         .venv/bin/python scripts/bench_mlm_sst2.py --work /tmp/mlm_sst2 [--objective span] [--hidden 128 --layers 2]
 
-1. pretrain: ``harness train mlm_small_ptb.yaml`` (``--objective``, size and epoch overrides) → ``work/mlm/model``;
+1. pretrain: ``harness train mlm_small_ptb.yaml`` (``--objective``, size and epoch overrides; ``--corpus sst2``:
+   on SST-2's training sentences instead of PTB's) → ``work/mlm/model``;
 2. the random-init twin: the same config and tokenizer, fresh weights (``TransformerForMaskedLM(config)``, seed 0),
    saved to ``work/random/model`` — so the two fine-tunes differ in the encoder's starting weights only;
 3. fine-tune both with ``sst2_from_mlm.yaml`` (same seed, data order, schedule), ``model.checkpoint`` = each folder.
@@ -67,13 +68,24 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=2)
     parser.add_argument("--pretrain-epochs", type=float, default=2)
     parser.add_argument("--finetune-epochs", type=float, default=1)
+    parser.add_argument("--corpus", choices=("ptb", "sst2"), default="ptb",
+                        help="pretraining text: PTB train (the recipe's), or SST-2's own training sentences without "
+                             "their labels (task-adaptive pretraining, Gururangan et al. 2020; dev sentences evaluate)")
     args = parser.parse_args()
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    corpus = []
+    if args.corpus == "sst2":
+        from harness.data.glue import glue
+
+        task = glue(task="sst2")
+        for split, name in (("train", "sst2_train.txt"), ("validation", "sst2_dev.txt")):
+            (work / name).write_text("\n".join(task.splits[split]["sentence"]) + "\n")
+        corpus = [f"data.train_file={work / 'sst2_train.txt'}", f"data.validation_file={work / 'sst2_dev.txt'}"]
     size = [f"model.hidden_size={args.hidden}", f"model.num_layers={args.layers}", f"model.num_heads={args.heads}"]
     pre = harness_train("recipes/transformer/mlm_small_ptb.yaml",
                         [f"output_dir={work / 'mlm'}", "training.overwrite=true", f"data.objective={args.objective}",
-                         f"training.num_epochs={args.pretrain_epochs}", *size], work / "mlm.log")
+                         f"training.num_epochs={args.pretrain_epochs}", *size, *corpus], work / "mlm.log")
     random_twin(work / "mlm" / "model", work / "random" / "model")
     results = {"pretraining": {k: pre[k] for k in pre if k.startswith("validation/") or k == "bench_wall_seconds"}}
     for name, folder in (("pretrained", work / "mlm" / "model"), ("random_init", work / "random" / "model")):
@@ -85,7 +97,7 @@ def main() -> None:
     results["difference"] = results["pretrained"]["validation/accuracy"] - results["random_init"]["validation/accuracy"]
     results["args"] = vars(args)
     (work / "bench_mlm_sst2.json").write_text(json.dumps(results, indent=2))
-    print(f"MLM ({args.objective}) pretraining on PTB train, {args.layers} x {args.hidden}: validation masked-token "
+    print(f"MLM ({args.objective}) pretraining on {args.corpus} text, {args.layers} x {args.hidden}: validation masked-token "
           f"perplexity {pre['validation/perplexity']:.2f} ({results['pretraining']['bench_wall_seconds']:.0f} s)")
     for name in ("pretrained", "random_init"):
         print(f"  SST-2 validation accuracy, {name:11s}: {results[name]['validation/accuracy']:.4f}")

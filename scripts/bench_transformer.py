@@ -178,9 +178,11 @@ def main() -> None:
     parser.add_argument("--out", default=".")
     parser.add_argument("--peak-tflops", type=float, default=989.4)
     parser.add_argument("--compile", action="store_true", help="compile both models (default: the preset's)")
+    parser.add_argument("--rounds", type=int, help="alternating rounds per model (default: the preset's)")
     args = parser.parse_args()
     p = dict(PRESETS[args.preset])
     p["compile"] = p["compile"] or args.compile
+    p["rounds"] = args.rounds or p["rounds"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -5,6 +5,7 @@ recipe errors this family can have."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import random
 
 import numpy as np
@@ -296,3 +297,34 @@ def test_training_compile_trains_the_same_model(tmp_path, fresh_accelerate):
         reset_accelerate()
         losses[compiled] = json.loads((tmp_path / name / "metrics.json").read_text())["validation/loss"]
     assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def _reverse_recipe(tmp_path, name, **overrides):
+    body = yaml.safe_load((Path(__file__).resolve().parents[2] / "recipes/tiny/transformer_reverse.yaml").read_text())
+    body["output_dir"] = str(tmp_path / name)
+    for section, values in overrides.items():
+        body[section] = {**body.get(section, {}), **values}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_encoder_decoder_learns_to_reverse_with_a_label_smoothed_loss(tmp_path, fresh_accelerate):
+    path = _reverse_recipe(tmp_path, "rev", data={"num_train": 800, "num_validation": 60, "max_length": 6},
+                           training={"num_epochs": 6}, loss={"component": "cross_entropy", "label_smoothing": 0.1})
+    assert main(["train", str(path)]) == 0
+    metrics = json.loads((tmp_path / "rev" / "metrics.json").read_text())
+    assert metrics["validation/exact_match"] >= 0.5 and metrics["validation/bleu"] > 50  # chance: ~0
+    assert "Cross-attention" in (tmp_path / "rev" / "report.md").read_text()
+    model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "rev" / "model")
+    assert type(model).__name__ == "TransformerForConditionalGeneration"
+
+
+@pytest.mark.slow
+def test_tiny_reverse_recipe_reaches_95_percent_exact_match(tmp_path, fresh_accelerate):
+    path = _reverse_recipe(tmp_path, "rev")
+    assert main(["train", str(path), "evaluation.predict_splits=[validation]"]) == 0
+    metrics = json.loads((tmp_path / "rev" / "metrics.json").read_text())
+    assert metrics["validation/exact_match"] >= 0.95
+    lines = (tmp_path / "rev" / "predictions_validation.txt").read_text().splitlines()
+    assert len(lines) == 200
