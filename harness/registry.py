@@ -55,7 +55,7 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "model": ("harness.models",),
     "loss": ("harness.losses",),
     "step": ("harness.training.steps",),
-    "callback": ("harness.training.callbacks",),
+    "callback": ("harness.training.callbacks", "harness.training.scheduled_sampling"),
     "optimizer": ("harness.training.optim",),
     "scheduler": ("harness.training.optim",),
     "peft": ("harness.training.peft",),

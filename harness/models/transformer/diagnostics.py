@@ -4,8 +4,8 @@
 returns the softmax weights) and :func:`plot_attention_maps` draws a grid of layers × heads with the tokens on
 both axes — the picture in which a head of a trained encoder sends "it" to "animal". The run report's hook
 (:func:`attention_report`) draws the maps of the first example of the first evaluation split for a trained
-Transformer (ours, or any ``transformers`` model that returns attention weights); for an encoder-decoder it draws
-the decoder's cross-attention over the source (the soft alignment).
+Transformer or recurrent encoder-decoder (ours); for an encoder-decoder it draws the decoder's cross-attention over
+the source (the soft alignment; the RNN decoders have one "layer" and one "head").
 
     from harness.models.transformer.diagnostics import attention_weights, plot_attention_maps
     weights, tokens = attention_weights(model, tokenizer, "The animal didn't cross the street because it was tired")
@@ -25,6 +25,8 @@ import torch
 REPORT_TOKENS = 24
 REPORT_LAYERS = 4
 REPORT_FILE = "attention_maps.png"
+#: the models the report draws (ours; a wrapped checkpoint's attention implementation may not return weights)
+REPORT_MODEL_TYPES = ("harness_transformer", "harness_rnn_seq2seq")
 
 
 @torch.no_grad()
@@ -81,7 +83,7 @@ def plot_attention_maps(weights: np.ndarray, query_tokens: Sequence[str], key_to
     layers = weights.shape[0] if max_layers is None else min(max_layers, weights.shape[0])
     heads = weights.shape[1]
     cell = max(2.2, 0.16 * max(len(query_tokens), len(key_tokens)))
-    fig, axes = plt.subplots(layers, heads, figsize=(cell * heads + 1, cell * layers + 0.6), squeeze=False)
+    fig, axes = plt.subplots(layers, heads, figsize=(max(6.0, cell * heads + 1), cell * layers + 0.6), squeeze=False)
     for layer in range(layers):
         for head in range(heads):
             ax = axes[layer, head]
@@ -122,8 +124,8 @@ def attention_report(model, tokenized: Mapping, splits: Sequence[str], output_di
     output_dir = Path(output_dir)
     (output_dir / REPORT_FILE).unlink(missing_ok=True)
     config = getattr(model, "config", None)
-    if getattr(config, "model_type", None) != "harness_transformer":
-        return None
+    if getattr(config, "model_type", None) not in REPORT_MODEL_TYPES or getattr(config, "attention", None) == "none":
+        return None  # not ours, or a recurrent decoder without attention (nothing to draw)
     split = next((s for s in splits if s in tokenized), None)
     if split is None:
         return None

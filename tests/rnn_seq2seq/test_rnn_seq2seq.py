@@ -1,0 +1,182 @@
+"""The recurrent encoder-decoder: every decoder's shapes and cache, generate, the Auto round trip, and training on
+the tiny reverse task through ``harness train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+import yaml
+from conftest import reset_accelerate
+
+from harness.cli import main
+from harness.models.rnn_seq2seq.configuration_rnn_seq2seq import RNNSeq2SeqConfig
+from harness.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, Seq2SeqRNNState
+
+VARIANTS = [("none", "general", "gru"), ("bahdanau", "general", "lstm"), ("luong", "dot", "gru"),
+            ("luong", "general", "lstm"), ("luong", "concat", "gru")]
+REPO = Path(__file__).resolve().parents[2]
+
+
+def model(attention, score, cell, **kw):
+    torch.manual_seed(0)
+    config = RNNSeq2SeqConfig(vocab_size=30, embedding_size=8, hidden_size=12, cell=cell, attention=attention,
+                              luong_score=score, dropout=0.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                              decoder_start_token_id=1, encoder_layers=2, decoder_layers=2, **kw)
+    return RNNSeq2SeqForConditionalGeneration(config).eval()
+
+
+def inputs():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 30, (3, 7), generator=g)
+    mask = torch.ones_like(ids)
+    mask[1, 5:] = 0
+    labels = torch.randint(3, 30, (3, 5), generator=g)
+    labels[2, 3:] = -100
+    return ids, mask, labels
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=["-".join(v) for v in VARIANTS])
+def test_step_by_step_with_the_cache_equals_teacher_forcing(variant):
+    m = model(*variant)
+    ids, mask, labels = inputs()
+    full = m(input_ids=ids, attention_mask=mask, labels=labels, output_attentions=True)
+    assert full.logits.shape == (3, 5, 30) and torch.isfinite(full.loss)
+    decoder_ids = m.prepare_decoder_input_ids_from_labels(labels)
+    encoded = m.get_encoder()(ids, mask)
+    state, steps = None, []
+    for t in range(decoder_ids.shape[1]):
+        out = m(attention_mask=mask, decoder_input_ids=decoder_ids[:, : t + 1], encoder_outputs=encoded,
+                past_key_values=state, use_cache=True)
+        state = out.past_key_values
+        steps.append(out.logits[:, -1])
+    assert isinstance(state, Seq2SeqRNNState) and state.get_seq_length() == 5
+    torch.testing.assert_close(torch.stack(steps, 1), full.logits, atol=1e-5, rtol=1e-5)
+    if variant[0] == "none":
+        assert full.cross_attentions is None
+    else:
+        weights = full.cross_attentions[0]
+        assert weights.shape == (3, 1, 5, 7)
+        assert (weights[1, 0, :, 5:] == 0).all()  # padded source positions get no weight
+        torch.testing.assert_close(weights.sum(-1), torch.ones(3, 1, 5))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=["-".join(v) for v in VARIANTS])
+def test_generate_greedy_beam_and_the_auto_round_trip(tmp_path, variant):
+    m = model(*variant)
+    ids, mask, _ = inputs()
+    greedy = m.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False)
+    assert torch.equal(greedy, m.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False, use_cache=False))
+    beams = m.generate(ids, attention_mask=mask, max_new_tokens=6, num_beams=3, num_return_sequences=2)
+    assert beams.shape[0] == 6
+    m.save_pretrained(tmp_path)
+    loaded = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    assert type(loaded) is RNNSeq2SeqForConditionalGeneration
+    assert torch.equal(loaded.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False), greedy)
+
+
+def test_padding_does_not_change_a_row():
+    m = model("bahdanau", "general", "gru")
+    ids, _, labels = inputs()
+    alone = m(input_ids=ids[:1, :4], labels=labels[:1]).logits
+    padded = torch.cat([ids[:1, :4], torch.zeros(1, 3, dtype=torch.long)], 1)
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0, 0]])
+    torch.testing.assert_close(m(input_ids=padded, attention_mask=mask, labels=labels[:1]).logits, alone,
+                               atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kw, message", [({"attention": "local"}, "attention"), ({"cell": "rnn_tanh"}, "cell"),
+                                         ({"dropout": 1.0}, "dropout"), ({"init_range": 0}, "init_range"),
+                                         ({"luong_score": "cosine"}, "luong_score")])
+def test_config_refuses_bad_values(kw, message):
+    with pytest.raises(ValueError, match=message):
+        RNNSeq2SeqConfig(**{"vocab_size": 10, **kw})
+
+
+def _reverse(tmp_path, name, **model):
+    body = yaml.safe_load((REPO / "recipes/tiny/rnn_reverse.yaml").read_text())
+    body["output_dir"] = str(tmp_path / name)
+    body["model"].update(model)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def test_bahdanau_learns_to_reverse_and_draws_its_alignment(tmp_path, fresh_accelerate):
+    path = _reverse(tmp_path, "bahdanau")
+    assert main(["train", str(path), "data.num_train=800", "data.num_validation=60", "training.num_epochs=5"]) == 0
+    metrics = json.loads((tmp_path / "bahdanau" / "metrics.json").read_text())
+    assert metrics["validation/exact_match"] >= 0.5  # chance: ~0
+    assert (tmp_path / "bahdanau" / "attention_maps.png").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("attention, score", [("bahdanau", "general"), ("luong", "dot"), ("luong", "general")])
+def test_attention_decoders_reach_95_percent_exact_match_on_the_tiny_recipe(tmp_path, fresh_accelerate, attention,
+                                                                           score):
+    path = _reverse(tmp_path, "run", attention=attention, luong_score=score)
+    assert main(["train", str(path)]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["validation/exact_match"] >= 0.95
+
+
+@pytest.mark.slow
+def test_the_bottleneck_baseline_trails_attention(tmp_path, fresh_accelerate):
+    scores = {}
+    for attention in ("none", "bahdanau"):
+        assert main(["train", str(_reverse(tmp_path, attention, attention=attention))]) == 0
+        reset_accelerate()
+        scores[attention] = json.loads((tmp_path / attention / "metrics.json").read_text())["validation/exact_match"]
+    assert scores["none"] < scores["bahdanau"]
+
+
+def test_teacher_forcing_schedules_follow_the_paper():
+    from harness.training.scheduled_sampling import ScheduledSampling, teacher_forcing_ratio
+
+    assert teacher_forcing_ratio(0, "linear", 1.0, 0.01) == 1.0
+    assert teacher_forcing_ratio(30, "linear", 1.0, 0.01) == pytest.approx(0.7)
+    assert teacher_forcing_ratio(500, "linear", 1.0, 0.01, minimum=0.1) == 0.1
+    assert teacher_forcing_ratio(10, "exponential", 0.9) == pytest.approx(0.9 ** 10)
+    assert teacher_forcing_ratio(0, "inverse_sigmoid", 10.0) == pytest.approx(10 / 11)
+    assert teacher_forcing_ratio(50, "inverse_sigmoid", 10.0) == pytest.approx(10 / (10 + 2.718281828459045 ** 5))
+    ratios = [ScheduledSampling("inverse_sigmoid", k=20).ratio(i) for i in range(0, 200, 20)]
+    assert ratios == sorted(ratios, reverse=True) and ratios[-1] < 0.1
+    for kw in ({"schedule": "exponential", "k": 1.5}, {"schedule": "inverse_sigmoid", "k": 0.5},
+               {"schedule": "cosine"}, {"min_teacher_forcing": 2.0}):
+        with pytest.raises(ValueError):
+            ScheduledSampling(**kw)
+
+
+def test_sampling_feeds_the_model_its_own_tokens_in_training_only():
+    m = model("bahdanau", "general", "gru")
+    ids, mask, labels = inputs()
+    m.train()
+    forced = m(input_ids=ids, attention_mask=mask, labels=labels).logits
+    m.sampling_probability = 1.0
+    own = m(input_ids=ids, attention_mask=mask, labels=labels).logits
+    torch.testing.assert_close(own[:, 0], forced[:, 0])  # the first input is always the start token
+    assert not torch.allclose(own[:, 1:], forced[:, 1:])
+    # all own tokens = the free-running greedy decoder's logits
+    m.eval()
+    torch.testing.assert_close(m(input_ids=ids, attention_mask=mask, labels=labels).logits, forced)
+    greedy = m.generate(ids, attention_mask=mask, max_new_tokens=5, min_new_tokens=5, do_sample=False,
+                        output_logits=True, return_dict_in_generate=True)
+    m.train()
+    free = m(input_ids=ids, attention_mask=mask, decoder_input_ids=greedy.sequences[:, :5]).logits
+    torch.testing.assert_close(torch.stack(greedy.logits, 1), own, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(free, own, atol=1e-5, rtol=1e-5)
+
+
+def test_scheduled_sampling_trains_through_the_recipe_and_refuses_a_model_without_it(tmp_path, fresh_accelerate):
+    path = _reverse(tmp_path, "ss")
+    body = yaml.safe_load(path.read_text())
+    body["callbacks"] = [{"component": "scheduled_sampling", "schedule": "linear", "k": 1.0, "c": 0.01}]
+    path.write_text(yaml.safe_dump(body))
+    assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.num_epochs=2"]) == 0
+    reset_accelerate()
+    body["model"] = {"component": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2}
+    body["output_dir"] = str(tmp_path / "refused")
+    path.write_text(yaml.safe_dump(body))
+    assert main(["train", str(path), "data.num_train=40", "data.num_validation=8"]) != 0
