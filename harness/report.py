@@ -271,7 +271,7 @@ def write_report(output_dir: Path, title: str, metrics: dict, history: list[dict
     # split/metric rows; per-class breakdowns (split/PER/f1, ...) have their own table below
     lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(metrics.items()) if k.count("/") <= 1]
     lines += ["", "## Run", "", "| | |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in run.items()]
+    lines += [f"| {k} | {str(_fmt(v)).replace('|', chr(92) + '|')} |" for k, v in run.items()]  # a | in a cell: \|
     if plot_loss(history, output_dir / "loss_curve.png"):
         lines += ["", "## Loss curve", "", "![loss curve](loss_curve.png)"]
     if plot_eval_metrics(history, output_dir / "eval_metrics.png"):

@@ -447,7 +447,8 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         "train/total_parameters": built.total_params,
         "train/processes": accelerator.num_processes,
     }
-    extra = {"mixed_precision": accelerator.mixed_precision, "optimizer": describe(trainer.optimizer)}
+    extra = {"mixed_precision": accelerator.mixed_precision, "optimizer": describe(trainer.optimizer),
+             **built.task.report_rows()}
     sections = prediction_sections(built, evaluation, metrics, out)
     sections += report_sections(accelerator.unwrap_model(trainer.model), built, evaluation.scored, out)
     return write_outputs(out, title, metrics, run_info, st.history, extra, sections, t_start, throughput_rows(out))

@@ -165,6 +165,10 @@ class Task:
         """How big a tokenized split is, for the run's first line (default: its rows)."""
         return f"{len(rows):,}"
 
+    def report_rows(self) -> dict[str, str]:
+        """Facts about the scoring to show in the report's run table (a seq2seq task: the metrics' signatures)."""
+        return {}
+
     def num_tokens(self, batch: dict):
         """Real (non-padding) tokens in a batch, for tokens/s (default: :func:`count_tokens`)."""
         return count_tokens(batch)

@@ -49,6 +49,7 @@ class Seq2SeqTask(Task):
                  eval_splits=("validation",), truncate: bool = False, source_prefix: str = ""):
         self.truncate = truncate
         self.source_prefix = source_prefix
+        self.signatures: dict[str, str] = {}
         self.prefix = ""
         info = TaskInfo(name=name, problem_type=SEQ2SEQ, label_names=None, text_columns=("source",), metric=metric,
                         main_metric=main_metric)
@@ -115,10 +116,16 @@ class Seq2SeqTask(Task):
         metric = load_metric(self.info.metric)
         result = metric.compute(predictions=texts, references=references)
         out = {k: float(v) for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.signatures.update({k: v for k, v in result.items() if k.endswith("_signature") and isinstance(v, str)})
         # the share of outputs equal to one of their references (whitespace-normalised)
         same = [" ".join(t.split()) in {" ".join(r.split()) for r in refs} for t, refs in zip(texts, references)]
         out["exact_match"] = sum(same) / max(1, len(same))
         return out
+
+    def report_rows(self) -> dict[str, str]:
+        """The metric signatures (sacreBLEU's ``nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:…``), so a score
+        can be compared with one computed elsewhere."""
+        return {f"{k.removesuffix('_signature')} signature": v for k, v in sorted(self.signatures.items())}
 
     def write_predictions(self, path: Path, split: str, predictions) -> Path:
         """``predictions_<split>.txt``: one hypothesis per line, in the split's order (a line break inside a

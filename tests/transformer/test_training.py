@@ -315,7 +315,8 @@ def test_encoder_decoder_learns_to_reverse_with_a_label_smoothed_loss(tmp_path, 
     assert main(["train", str(path)]) == 0
     metrics = json.loads((tmp_path / "rev" / "metrics.json").read_text())
     assert metrics["validation/exact_match"] >= 0.5 and metrics["validation/bleu"] > 50  # chance: ~0
-    assert "Cross-attention" in (tmp_path / "rev" / "report.md").read_text()
+    report = (tmp_path / "rev" / "report.md").read_text()
+    assert "Cross-attention" in report and r"nrefs:1\|case:mixed\|eff:no\|tok:13a\|smooth:exp\|version:" in report
     model = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "rev" / "model")
     assert type(model).__name__ == "TransformerForConditionalGeneration"
 
