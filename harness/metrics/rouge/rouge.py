@@ -7,6 +7,8 @@ import evaluate
 from rouge_score import rouge_scorer
 
 from harness.metrics.rouge_w import RougeWScorer
+from harness.metrics.references import MultiReferenceInputs
+from harness.metrics.references import check_inputs
 
 _DESCRIPTION = """\
 ROUGE scores of generated texts against one or several references, on a 0-1 scale.
@@ -74,29 +76,6 @@ _SCORER_TYPES = ("rougeL", "rougeLsum") + tuple(f"rouge{n}" for n in range(1, 10
 OPTIONS = ("rouge_types", "use_stemmer", "rouge_w_alpha", "rouge_w_exact")
 
 
-def as_reference_lists(references):
-    """One reference string per row becomes a one-element list; lists pass through (see ``check_inputs``)."""
-    if references is None or isinstance(references, str):
-        return references
-    return [[r] if isinstance(r, str) else r for r in references]
-
-
-def check_inputs(predictions, references):
-    """One string per prediction, one non-empty list of strings per reference row, as many rows as predictions."""
-    if len(predictions) != len(references):
-        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references; "
-                         "give one reference (or one list of references) per prediction")
-    for i, prediction in enumerate(predictions):
-        if not isinstance(prediction, str):
-            raise ValueError(f"predictions[{i}] is {prediction!r}, not a string")
-    for i, refs in enumerate(references):
-        if len(refs) == 0:
-            raise ValueError(f"references[{i}] is an empty list; every example needs at least one reference")
-        for ref in refs:
-            if not isinstance(ref, str):
-                raise ValueError(f"references[{i}] holds {ref!r}, not a string")
-
-
 def check_options(rouge_types=DEFAULT_TYPES, use_stemmer=False, rouge_w_alpha=1.2, rouge_w_exact=False):
     """The options, checked; ``rouge_types`` as a list without repeats."""
     if isinstance(rouge_types, str):
@@ -111,7 +90,10 @@ def check_options(rouge_types=DEFAULT_TYPES, use_stemmer=False, rouge_w_alpha=1.
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class Rouge(evaluate.Metric):
+class Rouge(MultiReferenceInputs, evaluate.Metric):
+    OPTIONS = OPTIONS
+    check_options = staticmethod(check_options)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -129,33 +111,6 @@ class Rouge(evaluate.Metric):
                 "https://aclanthology.org/W04-1013",
             ],
         )
-
-    # evaluate appends the inputs description to these docstrings, so they must have one. Inputs and options are
-    # checked before evaluate stores anything: an error raised inside _compute would leave its cache file locked.
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """Score the examples given here and any added before."""
-        check_options(**{k: v for k, v in kwargs.items() if k in OPTIONS})
-        if predictions is not None and references is not None:
-            references = as_reference_lists(references)
-            check_inputs(predictions, references)
-            if len(predictions) == 0 and self.writer is None:
-                raise ValueError("no predictions to score (empty corpus)")
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
-    def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add a batch; a reference row may be one string or a list of strings (made a list here)."""
-        references = as_reference_lists(references)
-        if predictions is not None and references is not None:
-            check_inputs(predictions, references)
-        return super().add_batch(predictions=predictions, references=references, **kwargs)
-
-    def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one example; the reference may be one string or a list of strings."""
-        if isinstance(reference, str):
-            reference = [reference]
-        if prediction is not None and reference is not None:
-            check_inputs([prediction], [reference])
-        return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(self, predictions, references, rouge_types=DEFAULT_TYPES, use_stemmer=False, rouge_w_alpha=1.2,
                  rouge_w_exact=False):

@@ -7,6 +7,9 @@ import evaluate
 from sacrebleu.metrics import BLEU
 from sacrebleu.metrics import CHRF
 
+from harness.metrics.references import MultiReferenceInputs
+from harness.metrics.references import check_inputs
+
 _DESCRIPTION = """\
 Corpus-level BLEU and chrF as computed by sacreBLEU (the sacrebleu library's Python API, the same
 code as its command line), on sacreBLEU's 0-100 scale, with the signature string that says how
@@ -76,29 +79,6 @@ METRICS = ("bleu", "chrf")
 OPTIONS = ("tokenize", "lowercase", "metrics")
 
 
-def as_reference_lists(references):
-    """One reference string per row becomes a one-element list; lists pass through (see ``check_inputs``)."""
-    if references is None or isinstance(references, str):
-        return references
-    return [[r] if isinstance(r, str) else r for r in references]
-
-
-def check_inputs(predictions, references):
-    """One string per prediction, one non-empty list of strings per reference row, as many rows as predictions."""
-    if len(predictions) != len(references):
-        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references; "
-                         "give one reference (or one list of references) per prediction")
-    for i, prediction in enumerate(predictions):
-        if not isinstance(prediction, str):
-            raise ValueError(f"predictions[{i}] is {prediction!r}, not a string")
-    for i, refs in enumerate(references):
-        if len(refs) == 0:
-            raise ValueError(f"references[{i}] is an empty list; every example needs at least one reference")
-        for ref in refs:
-            if not isinstance(ref, str):
-                raise ValueError(f"references[{i}] holds {ref!r}, not a string")
-
-
 def check_options(tokenize="13a", lowercase=False, metrics=METRICS):
     """The options, checked; ``metrics`` as a list of lower-case names."""
     if isinstance(metrics, str):
@@ -120,7 +100,10 @@ def reference_streams(references):
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
-class Sacrebleu(evaluate.Metric):
+class Sacrebleu(MultiReferenceInputs, evaluate.Metric):
+    OPTIONS = OPTIONS
+    check_options = staticmethod(check_options)
+
     def _info(self):
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -135,33 +118,6 @@ class Sacrebleu(evaluate.Metric):
             homepage="https://github.com/mjpost/sacreBLEU",
             reference_urls=["https://github.com/mjpost/sacreBLEU", "https://www.aclweb.org/anthology/W18-6319"],
         )
-
-    # evaluate appends the inputs description to these docstrings, so they must have one. Inputs and options are
-    # checked before evaluate stores anything: an error raised inside _compute would leave its cache file locked.
-    def compute(self, *, predictions=None, references=None, **kwargs):
-        """Score the examples given here and any added before."""
-        check_options(**{k: v for k, v in kwargs.items() if k in OPTIONS})
-        if predictions is not None and references is not None:
-            references = as_reference_lists(references)
-            check_inputs(predictions, references)
-            if len(predictions) == 0 and self.writer is None:
-                raise ValueError("no predictions to score (empty corpus)")
-        return super().compute(predictions=predictions, references=references, **kwargs)
-
-    def add_batch(self, *, predictions=None, references=None, **kwargs):
-        """Add a batch; a reference row may be one string or a list of strings (made a list here)."""
-        references = as_reference_lists(references)
-        if predictions is not None and references is not None:
-            check_inputs(predictions, references)
-        return super().add_batch(predictions=predictions, references=references, **kwargs)
-
-    def add(self, *, prediction=None, reference=None, **kwargs):
-        """Add one example; the reference may be one string or a list of strings."""
-        if isinstance(reference, str):
-            reference = [reference]
-        if prediction is not None and reference is not None:
-            check_inputs([prediction], [reference])
-        return super().add(prediction=prediction, reference=reference, **kwargs)
 
     def _compute(self, predictions, references, tokenize="13a", lowercase=False, metrics=METRICS):
         metrics = check_options(tokenize=tokenize, lowercase=lowercase, metrics=metrics)["metrics"]
