@@ -10,7 +10,7 @@ own loop.
 
 Same shape means: vocabulary, width, depth, heads, context, GELU (tanh approximation), pre-LN, learned
 positions, tied embeddings, biases everywhere — the parameter counts are printed and must be equal. Both models
-run in one process, alternately (ours, HF, ours, HF, … for ``--rounds``), each step being forward (loss from
+run in one process, alternately (ours then HF, HF then ours, … for ``--rounds``), each step being forward (loss from
 ``labels``) → backward → fused AdamW step, on the same random token batches; the median tokens/s per model and
 the ratio ours / HF are reported (goal ≥ 1.0). HF's model runs with ``attn_implementation="sdpa"`` (its fastest
 built-in attention). ``--compile`` compiles both.
@@ -198,11 +198,12 @@ def main() -> None:
     trainable = {k: (torch.compile(m) if p["compile"] else m) for k, m in built.items()}
     rates: dict[str, list[float]] = {"ours": [], "hf": []}
     gen: dict[str, list[float]] = {"ours": [], "hf": []}
-    for _ in range(p["rounds"]):
-        for name in ("ours", "hf"):
+    orders = [("ours", "hf"), ("hf", "ours")]  # who goes first alternates between rounds
+    for r in range(p["rounds"]):
+        for name in orders[r % 2]:
             rates[name].append(train_rate(trainable[name], p, device, p["steps"]))
-    for _ in range(p["rounds"]):
-        for name in ("ours", "hf"):
+    for r in range(p["rounds"]):
+        for name in orders[r % 2]:
             gen[name].append(generation_rate(built[name], p, device))
     result = {
         "preset": args.preset, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
