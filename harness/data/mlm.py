@@ -62,24 +62,25 @@ class MaskedLMTask(Task):
         info = TaskInfo(name=name, problem_type=MASKED_LM, label_names=None, text_columns=("text",),
                         metric="perplexity", main_metric="perplexity")
         self._set_splits(info, splits, eval_splits)
-        self._masker("check")  # bad probabilities are reported now, not at the first batch
+        self._check_masking()  # bad probabilities are reported now, not at the first batch
 
     def texts(self, split: str | None = None) -> Iterator[str]:
         for text in self.splits[split or self.train_split]["text"]:
             yield text.lower() if self.lowercase else text
 
+    def _check_masking(self) -> None:
+        for name, value in self.masking.items():
+            if not 0.0 <= value <= 1.0:
+                raise RecipeError(f"data.{name}: expected a probability, got {value}")
+        if not 0.0 < self.masking["mlm_probability"] < 1.0:
+            raise RecipeError(f"data.mlm_probability: expected a number in (0, 1), got {self.masking['mlm_probability']}")
+        if self.masking["mask_replace_prob"] + self.masking["random_replace_prob"] > 1.0:
+            raise RecipeError("data.mask_replace_prob + random_replace_prob must be at most 1")
+        if not 0.0 < self.span["geometric_p"] <= 1.0 or self.span["max_span_length"] < 1:
+            raise RecipeError("data.span_geometric_p must be in (0, 1] and data.max_span_length >= 1")
+
     def _masker(self, tokenizer, pad_to_multiple_of=None, seed=None):
-        if tokenizer == "check":
-            for name, value in self.masking.items():
-                if not 0.0 <= value <= 1.0:
-                    raise RecipeError(f"data.{name}: expected a probability, got {value}")
-            if not 0.0 < self.masking["mlm_probability"] < 1.0:
-                raise RecipeError(f"data.mlm_probability: expected a number in (0, 1), got {self.masking['mlm_probability']}")
-            if self.masking["mask_replace_prob"] + self.masking["random_replace_prob"] > 1.0:
-                raise RecipeError("data.mask_replace_prob + random_replace_prob must be at most 1")
-            if not 0.0 < self.span["geometric_p"] <= 1.0 or self.span["max_span_length"] < 1:
-                raise RecipeError("data.span_geometric_p must be in (0, 1] and data.max_span_length >= 1")
-            return None
+        """The objective's masking collator (``seed``: a fixed one, for the evaluation splits)."""
         if self.objective == "span":
             return SpanMaskingCollator(tokenizer, **self.masking, **self.span, pad_to_multiple_of=pad_to_multiple_of,
                                        seed=seed)

@@ -68,6 +68,9 @@ class Seq2SeqTask(Task):
         #: a target whose tokenization starts with the decoder's start token loses it (the model puts it in front
         #: when it shifts the labels right): [CLS] y [SEP] → y [SEP] for our tokenizers; T5's y </s> is untouched
         self.decoder_start = getattr(config, "decoder_start_token_id", None)
+        #: teacher forcing: the training batches carry the decoder's inputs, the labels shifted right by the model's
+        #: own rule (``prepare_decoder_input_ids_from_labels``), so any loss can run the forward
+        self.teacher = model if hasattr(model, "prepare_decoder_input_ids_from_labels") else None
         self.position_limit = max_positions(model)
 
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
@@ -104,7 +107,8 @@ class Seq2SeqTask(Task):
     def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
         from transformers import DataCollatorForSeq2Seq
 
-        return DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, pad_to_multiple_of=pad_to_multiple_of)
+        return DataCollatorForSeq2Seq(tokenizer, model=getattr(self, "teacher", None), label_pad_token_id=-100,
+                                      pad_to_multiple_of=pad_to_multiple_of)
 
     def references(self, split: str):
         return [list(r) for r in self.splits[split]["references"]]

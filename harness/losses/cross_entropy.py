@@ -9,9 +9,9 @@ non-first sub-tokens of a word); with ``weight`` each position counts ``weight[y
 weighted mean). Shapes: a sequence classifier's ``(batch, C)`` against ``(batch,)``; a tagger's or
 language model's ``(batch, length, C)`` against ``(batch, length)``. A language model's labels are its
 inputs: ``shift: true`` scores position ``t`` against label ``t + 1``; a batch that carries ``shift_labels``
-(a streamed LM) is already aligned; an encoder-decoder's labels are aligned with its decoder positions, and the
-decoder reads them shifted right (teacher forcing). (``torch.nn.functional.cross_entropy`` does the arithmetic;
-this file only takes the labels out of the forward and lines them up.)
+(a streamed LM) is already aligned; an encoder-decoder's labels are aligned with its decoder positions (its
+batches carry the shifted ``decoder_input_ids``: teacher forcing). (``torch.nn.functional.cross_entropy`` does the
+arithmetic; this file only takes the labels out of the forward and lines them up.)
 """
 
 from __future__ import annotations
@@ -48,11 +48,6 @@ class CrossEntropyLoss(Loss):
         if labels.is_floating_point():
             raise HarnessError("loss cross_entropy: the labels are floats (a regression task); leave the loss "
                                "section out to use the model's own (MSE) loss")
-        base = getattr(model, "module", model)  # DDP / compile wrappers
-        if getattr(getattr(base, "config", None), "is_encoder_decoder", False) and "decoder_input_ids" not in inputs:
-            # teacher forcing: the decoder reads the targets shifted right (the model does this itself when it
-            # gets labels; here the loss keeps them)
-            inputs["decoder_input_ids"] = base.prepare_decoder_input_ids_from_labels(labels=labels)
         outputs = model(**inputs, **model_kwargs)
         logits = outputs.logits
         if shift:

@@ -179,10 +179,7 @@ def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, p
         model, tokenizer = _pretrained_with_head(auto, task, checkpoint, None, trust_remote_code, None,
                                                  config=config, tokenizer=tokenizer)
     else:
-        model, loading = auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
-                                              output_loading_info=True)
-        model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
-                                             for k in loading.get("missing_keys", [])})
+        model = _load(auto, source, config, trust_remote_code)
         model.config.name_or_path = checkpoint
         check_vocabulary(model, tokenizer, "model.checkpoint")
     if task.auto_model_class == "AutoModelForSeq2SeqLM":
@@ -197,6 +194,16 @@ def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, p
     elif prefix is not None:
         raise HarnessError("model.prefix: a task prefix is for an encoder-decoder (T5 family) on a text-to-text task")
     return model, tokenizer
+
+
+def _load(auto, source: str, config, trust_remote_code: bool):
+    """``auto.from_pretrained`` with ``model.harness_new_modules``: the modules the checkpoint did not provide (a
+    new head, sometimes the pooler), which PEFT must train and save."""
+    model, loading = auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
+                                          output_loading_info=True)
+    model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
+                                         for k in loading.get("missing_keys", [])})
+    return model
 
 
 def check_vocabulary(model, tokenizer, key: str) -> None:
@@ -259,12 +266,7 @@ def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout,
         config.label2id = {v: k for k, v in info.id2label.items()}
     if classifier_dropout is not None:
         config.classifier_dropout = classifier_dropout
-    model, loading = auto.from_pretrained(
-        source, config=config, trust_remote_code=trust_remote_code, output_loading_info=True
-    )
-    # modules the checkpoint did not provide (the head, sometimes the pooler): PEFT must train them
-    model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
-                                         for k in loading.get("missing_keys", [])})
+    model = _load(auto, source, config, trust_remote_code)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     model.config.name_or_path = checkpoint
