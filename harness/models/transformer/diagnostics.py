@@ -47,12 +47,9 @@ def attention_weights(model, tokenizer, text: str | None = None, input_ids=None,
         cross = encoder_decoder if cross is None else cross
         kwargs = {"input_ids": input_ids, "output_attentions": True}
         if encoder_decoder:
-            if decoder_input_ids is None:
-                start = model.config.decoder_start_token_id
+            if decoder_input_ids is None:  # the model's own greedy output (it starts with the decoder start token)
                 decoder_input_ids = model.generate(input_ids, max_new_tokens=REPORT_TOKENS, do_sample=False,
                                                    num_beams=1)[:, :REPORT_TOKENS]
-                if decoder_input_ids.shape[1] == 0:
-                    decoder_input_ids = torch.tensor([[start]])
             kwargs["decoder_input_ids"] = torch.as_tensor(decoder_input_ids).reshape(1, -1).to(device)
         outputs = model(**kwargs)
     finally:

@@ -74,7 +74,7 @@ class Embeddings(nn.Module):
     def __init__(self, config: TransformerConfig):
         super().__init__()
         D = config.hidden_size
-        self.tokens = nn.Embedding(config.vocab_size, D, padding_idx=None)
+        self.tokens = nn.Embedding(config.vocab_size, D)
         kind = config.position_embedding_type
         self.positions = (LearnedPositions(config.max_position_embeddings, D) if kind == "learned"
                           else SinusoidalPositions(config.max_position_embeddings, D) if kind == "sinusoidal" else None)
@@ -172,6 +172,7 @@ class TransformerStack(nn.Module):
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, token_type_ids=None, inputs_embeds=None,
                 encoder_hidden_states=None, encoder_attention_mask=None, past_key_values=None, use_cache=None,
                 output_attentions=False, output_hidden_states=False, return_dict=True):
+        # return_dict: accepted (generate passes it to the encoder); the output is always a ModelOutput
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("give exactly one of input_ids and inputs_embeds")
         B, L = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
