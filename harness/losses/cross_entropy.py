@@ -10,8 +10,10 @@ weighted mean). Shapes: a sequence classifier's ``(batch, C)`` against ``(batch,
 language model's ``(batch, length, C)`` against ``(batch, length)``. A language model's labels are its
 inputs: ``shift: true`` scores position ``t`` against label ``t + 1``; a batch that carries ``shift_labels``
 (a streamed LM) is already aligned; an encoder-decoder's labels are aligned with its decoder positions (its
-batches carry the shifted ``decoder_input_ids``: teacher forcing). (``torch.nn.functional.cross_entropy`` does the
-arithmetic; this file only takes the labels out of the forward and lines them up.)
+batches carry the shifted ``decoder_input_ids``: teacher forcing). A model output's ``auxiliary_loss`` (a training
+term the model computes beside its logits: professor forcing's adversarial losses) is added.
+(``torch.nn.functional.cross_entropy`` does the arithmetic; this file only takes the labels out of the forward and
+lines them up.)
 """
 
 from __future__ import annotations
@@ -60,4 +62,7 @@ class CrossEntropyLoss(Loss):
         # (N, C) against (N,)
         loss = F.cross_entropy(logits.reshape(-1, classes).float(), labels.reshape(-1).to(logits.device),
                                weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+        auxiliary = getattr(outputs, "auxiliary_loss", None)
+        if auxiliary is not None:  # a model's own extra training term (professor forcing), already weighted
+            loss = loss + auxiliary
         return loss, outputs

@@ -112,7 +112,7 @@ def fit(recipe, out: Path) -> Fitted:
     if not recipe.model_path:
         model.save(out / "model")
     save_seconds = time.perf_counter() - t0
-    samples = model.sample(5, seed=recipe.seed, max_length=60)
+    samples = model.sample(5, seed=recipe.seed, max_length=60, **_sampling(recipe.generation))
 
     run_info: dict = {"model/order": model.order, "model/smoothing": model.smoothing, "model/vocab_size": model.vocab_size}
     run_info.update({f"model/ngrams_{m}": n for m, n in enumerate(model.num_ngrams, start=1)})
@@ -126,9 +126,24 @@ def fit(recipe, out: Path) -> Fitted:
         "data/seconds": round(data_seconds, 3),
         "save/seconds": round(save_seconds, 3),
     })
-    samples_section = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}:", ""]
+    how = ", ".join(f"{k} {v}" for k, v in (recipe.generation or {}).items() if k != "logits_processors" and v is not None)
+    samples_section = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}{f' ({how})' if how else ''}:", ""]
     samples_section += [f"{i}. {' '.join(s)}" for i, s in enumerate(samples, start=1)]
     return Fitted(metrics, {k: v for k, v in run_info.items() if v is not None}, [samples_section])
+
+
+def _sampling(section: dict | None) -> dict:
+    """The recipe's ``generation:`` settings that shape the report's samples: the sampling warpers' fields
+    (temperature, top-k, top-p, ...) and ``logits_processors``, as every generative model reads them."""
+    from harness.generation import build_generation
+    from harness.generation.sampling import SAMPLING_FIELDS
+
+    section = dict(section or {})
+    settings = build_generation(section)
+    out = {k: v for k, v in section.items() if k in SAMPLING_FIELDS and v is not None}
+    if settings.processors:
+        out["logits_processor"] = settings.processors
+    return out
 
 
 def evaluate_saved(recipe, out: Path) -> dict[str, float]:

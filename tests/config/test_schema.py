@@ -315,6 +315,9 @@ def test_loss_step_and_generation_sections():
         "generation.num_beam: unknown key for transformers.GenerationConfig (did you mean 'num_beams'?)")
     assert one_error(recipe(generation={"num_beams": 0})) == "generation.num_beams: expected a number >= 1, got 0"
     assert one_error(recipe(generation={"temperature": 0.5})).startswith("generation: GenerationConfig is invalid")
+    beam_only = one_error(recipe(generation={"num_beams": 1, "length_penalty": 2.0}))
+    assert beam_only.startswith("generation: GenerationConfig is invalid") and "`length_penalty`" in beam_only
+    assert "num_return_sequences" in one_error(recipe(generation={"num_beams": 2, "num_return_sequences": 3}))
     assert one_error(recipe(generation={"logits_processors": [{"component": "nope"}]})).startswith(
         "generation.logits_processors[0].component: unknown logits_processor component 'nope'")
 

@@ -89,6 +89,37 @@ def test_samples_follow_the_distribution():
     assert first.count("a") / 4000 == pytest.approx(0.6, abs=0.03)
 
 
+def test_sampling_goes_through_the_generation_warpers():
+    lm = NgramLM(1, "mle").fit(["a a a b"])  # p(a) = 3/5, p(b) = 1/5, p(</s>) = 1/5
+
+    def first(n=4000, **kw):
+        words = [s[0] for s in lm.sample(n, seed=0, max_length=1, **kw)]
+        return {w: words.count(w) / n for w in set(words)}
+
+    assert first(400, top_k=1) == {"a": 1.0}
+    assert first(400, top_p=0.5) == {"a": 1.0}  # a alone holds 0.6 >= 0.5
+    kept = first(400, top_p=0.7)  # the smallest set holding 0.7: a (0.6) and one of the two at 0.2
+    assert len(kept) == 2 and "a" in kept
+    assert first(400, temperature=0.05) == {"a": 1.0}  # (3/5)^20 dwarfs (1/5)^20
+    hot = first(temperature=2.0)  # p^(1/2) renormalised: a = √.6 / (√.6 + 2√.2)
+    assert hot["a"] == pytest.approx(0.6 ** 0.5 / (0.6 ** 0.5 + 2 * 0.2 ** 0.5), abs=0.03)
+    assert first(400, epsilon_cutoff=0.3) == {"a": 1.0}  # b and </s> (0.2) fall under epsilon
+    # a processor in the transformers interface sees the history ids: ban the word drawn before
+    from transformers import LogitsProcessor
+
+    class NoRepeat(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            scores = scores.clone()
+            scores[0, input_ids[0, -1]] = float("-inf")
+            return scores
+
+    for sentence in lm.sample(50, seed=1, max_length=10, logits_processor=[NoRepeat()]):
+        assert all(x != y for x, y in zip(sentence, sentence[1:]))
+    assert lm.sample(20, seed=3) == lm.sample(20, seed=3, temperature=1.0)  # neutral settings: the plain draw
+    with pytest.raises(ValueError, match="unknown top_q"):
+        lm.sample(1, top_q=0.5)
+
+
 # ------------------------------------------------------------------------ bad input
 
 

@@ -145,6 +145,20 @@ def test_harness_train_fits_evaluates_and_reports_the_run(tmp_path, files, regis
     assert (out / "eval" / "metrics.json").is_file() and (out / "eval" / "predictions_test.tsv").is_file()
 
 
+def test_the_report_samples_with_the_recipe_generation_settings(tmp_path, files, registered):
+    path = recipe_for(tmp_path, files)
+    body = yaml.safe_load(path.read_text())
+    body["generation"] = {"do_sample": True, "top_k": 1}
+    path.write_text(yaml.safe_dump(body))
+    text = train(str(path), []).read_text()
+    assert "(do_sample True, top_k 1)" in text
+    samples = [line.split(". ", 1)[1] for line in text.split("## Samples", 1)[1].splitlines() if line[:2] in
+               {f"{i}." for i in range(1, 6)}]
+    # top-k 1 keeps only the most likely word (and its ties: cat / dog, mat / log after "the ... on the")
+    greedy = {f"the {a} sat on the {b} </s>" for a in ("cat", "dog") for b in ("mat", "log")}
+    assert len(samples) == 5 and set(samples) <= greedy
+
+
 def test_bad_model_arguments_fail_at_validation(tmp_path, files, registered):
     with pytest.raises(RecipeError, match=r"model.smoothing: expected one of .* \(did you mean 'kneser_ney'\?\)"):
         validate(load_recipe(recipe_for(tmp_path, files, smoothing="kneser-ney")))

@@ -123,6 +123,13 @@ def test_attention_decoders_reach_95_percent_exact_match_on_the_tiny_recipe(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["rnn_reverse_scheduled_sampling", "rnn_reverse_professor_forcing"])
+def test_training_variants_reach_95_percent_exact_match_on_their_tiny_recipes(tmp_path, fresh_accelerate, recipe):
+    assert main(["train", str(REPO / "recipes/tiny" / f"{recipe}.yaml"), f"output_dir={tmp_path / 'run'}"]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["validation/exact_match"] >= 0.95
+
+
+@pytest.mark.slow
 def test_the_bottleneck_baseline_trails_attention(tmp_path, fresh_accelerate):
     scores = {}
     for attention in ("none", "bahdanau"):
@@ -180,3 +187,65 @@ def test_scheduled_sampling_trains_through_the_recipe_and_refuses_a_model_withou
     body["output_dir"] = str(tmp_path / "refused")
     path.write_text(yaml.safe_dump(body))
     assert main(["train", str(path), "data.num_train=40", "data.num_validation=8"]) != 0
+
+
+class _MeanProbe(torch.nn.Module):
+    """A discriminator whose logit is ``5 - 10 · mean(behaviour)`` (``scale``, ``shift`` trainable): it calls
+    all-zero behaviour teacher-forced and all-one behaviour free-running."""
+
+    def __init__(self, scale=10.0, shift=5.0):
+        super().__init__()
+        self.scale, self.shift = torch.nn.Parameter(torch.tensor(scale)), torch.nn.Parameter(torch.tensor(shift))
+
+    def forward(self, behaviour, lengths):
+        return self.shift - self.scale * behaviour.mean((1, 2))
+
+
+@pytest.mark.parametrize("scale, generator_on, discriminator_on", [(10.0, True, False), (0.0, False, True)],
+                         ids=["certain-discriminator", "undecided-discriminator"])
+def test_professor_forcing_gates_and_routes_each_adversarial_term(scale, generator_on, discriminator_on):
+    m = model("bahdanau", "general", "gru", professor_forcing=True, professor_forcing_weight=2.0)
+    m.discriminator = _MeanProbe(scale)
+    forced = torch.zeros(3, 4, 12, requires_grad=True)
+    free = torch.ones(3, 4, 12, requires_grad=True)
+    total = m._professor_forcing(forced, free, torch.tensor([4, 3, 1]))
+    stats = m.professor_forcing_stats
+    # scale 10: every judgement right (accuracy 1 > 0.99); scale 0: every row called teacher-forced (accuracy 0.5)
+    assert stats["discriminator_accuracy"].item() == (1.0 if scale else 0.5)
+    expected = 2.0 * stats["generator_loss"].item() if generator_on else 0.0
+    assert total.item() == pytest.approx(expected, rel=1e-6)  # the discriminator's term adds no value
+    total.backward()
+    assert forced.grad is None  # teacher-forced behaviour is only judged, never pushed
+    assert (free.grad.abs().sum() > 0) == generator_on  # the generator's term moves the free-running pass only
+    probe_grads = [p.grad for p in m.discriminator.parameters()]
+    assert all(g is not None for g in probe_grads)
+    assert any(g.abs() > 0 for g in probe_grads) == discriminator_on  # the generator's term never trains D
+
+
+def test_professor_forcing_adds_its_terms_to_the_loss_in_training_only():
+    m = model("luong", "general", "lstm", professor_forcing=True)
+    ids, mask, labels = inputs()
+    nll = m(input_ids=ids, attention_mask=mask, labels=labels).loss  # eval: teacher forcing alone
+    m.train()
+    out = m(input_ids=ids, attention_mask=mask, labels=labels)
+    assert out.auxiliary_loss is not None and torch.isfinite(out.auxiliary_loss)
+    torch.testing.assert_close(out.loss - out.auxiliary_loss, nll)
+    out.loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.discriminator.parameters())
+    m.eval()
+    assert m(input_ids=ids, attention_mask=mask, labels=labels).auxiliary_loss is None
+    assert m.generate(ids, attention_mask=mask, max_new_tokens=4).shape[0] == 3
+
+
+def test_professor_forcing_trains_through_the_recipe_with_label_smoothing_and_round_trips(tmp_path, fresh_accelerate):
+    path = _reverse(tmp_path, "pf")
+    body = yaml.safe_load(path.read_text())
+    body["model"].update(professor_forcing=True, professor_forcing_weight=0.5)
+    body["loss"] = {"component": "cross_entropy", "label_smoothing": 0.1}
+    path.write_text(yaml.safe_dump(body))
+    assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.num_epochs=2"]) == 0
+    saved = tmp_path / "pf" / "model"
+    loaded = transformers.AutoModelForSeq2SeqLM.from_pretrained(saved)
+    assert loaded.config.professor_forcing and hasattr(loaded, "discriminator")
+    with pytest.raises(ValueError, match="professor_forcing_weight"):
+        RNNSeq2SeqConfig(vocab_size=10, professor_forcing_weight=-1.0, decoder_start_token_id=1)

@@ -347,13 +347,25 @@ class NgramLM:
     # ------------------------------------------------------------------------------------- sample
 
     def sample(self, num_sentences: int = 1, seed: int = 0, max_length: int = 100,
-               prefix: Sequence[str] = ()) -> list[list[str]]:
+               prefix: Sequence[str] = (), logits_processor=None, **sampling) -> list[list[str]]:
         """Sentences drawn word by word from ``p(w | history)`` with ``numpy.random.default_rng(seed)``.
 
         Each ends with ``</s>`` — unless it reaches ``max_length`` words first, where it is cut.
         ``prefix`` (words) is the start of every sentence; it is not repeated in the output.
+
+        ``sampling``: ``temperature``, ``top_k``, ``top_p``, ``min_p``, ``typical_p``, ``epsilon_cutoff``,
+        ``eta_cutoff`` — applied by ``transformers``' own warpers to ``log p`` as ``generate`` applies them
+        (:func:`harness.generation.sampling.sampling_warpers`); ``logits_processor``: more processors in the
+        ``transformers`` interface, after those (``input_ids``: ``<s>``, the prefix and the words so far, as
+        vocabulary ids). Without either, the draw is from ``p`` itself.
         """
         self._require_fitted()
+        processors = None
+        if sampling or logits_processor:
+            from harness.generation.sampling import sampling_warpers
+
+            processors = sampling_warpers(sampling)
+            processors.extend(logits_processor or [])
         rng = np.random.default_rng(seed)
         words = self.vocab.words
         out = []
@@ -362,6 +374,8 @@ class NgramLM:
             sent: list[str] = []
             while len(sent) < max_length:
                 p = self._distribution_ids(hist[max(0, len(hist) - (self.order - 1)):] if self.order > 1 else [])
+                if processors:
+                    p = _warp(p, hist, processors)
                 cdf = np.cumsum(p)
                 w = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
                 w = min(w, len(cdf) - 1)
@@ -464,6 +478,16 @@ class NgramLM:
     def __repr__(self) -> str:
         state = f"{len(self.vocab)} words, n-grams {self.num_ngrams}" if self.fitted else "not fitted"
         return f"NgramLM(order={self.order}, smoothing={self.smoothing!r}, {state})"
+
+
+def _warp(p: np.ndarray, history: list[int], processors) -> np.ndarray:
+    """``p`` (V,) reshaped by logits processors: log p as the scores of a batch of one, softmax back."""
+    import torch
+
+    with np.errstate(divide="ignore"):
+        scores = torch.from_numpy(np.log(p)).float().unsqueeze(0)  # (1, V); p = 0 (<s>) → −inf
+    scores = processors(torch.tensor([history], dtype=torch.long), scores)
+    return torch.softmax(scores, -1).squeeze(0).double().numpy()
 
 
 def check_vocabulary(model_words: Sequence[str], expected: Iterable[str], what: str) -> None:

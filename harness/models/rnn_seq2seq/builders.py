@@ -7,6 +7,7 @@ Recipe::
       cell: gru
       attention: bahdanau      # none | bahdanau (pre-attention) | luong (post-attention)
       luong_score: general     # dot | general | concat (luong only)
+      professor_forcing: false # true: a free-running pass and a discriminator (Lamb et al. 2016)
       tokenizer: bpe
 """
 
@@ -36,6 +37,9 @@ def rnn_seq2seq(
     dropout: float = 0.3,
     tie_word_embeddings: bool = False,
     init_range: float | None = None,
+    professor_forcing: bool = False,
+    professor_forcing_weight: float = 1.0,
+    discriminator_hidden_size: int | None = None,
     tokenizer: Literal["word", "bpe", "unigram"] = "bpe",
     vocab_size: int | None = None,
     min_frequency: int | None = None,
@@ -53,7 +57,9 @@ def rnn_seq2seq(
         vocab_size=len(tok), embedding_size=embedding_size, hidden_size=hidden_size, encoder_layers=encoder_layers,
         decoder_layers=decoder_layers, cell=cell, bidirectional=bidirectional, attention=attention,
         luong_score=luong_score, input_feeding=input_feeding, attention_size=attention_size, dropout=dropout,
-        tie_word_embeddings=tie_word_embeddings, init_range=init_range, pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=tie_word_embeddings, init_range=init_range, professor_forcing=professor_forcing,
+        professor_forcing_weight=professor_forcing_weight, discriminator_hidden_size=discriminator_hidden_size,
+        pad_token_id=tok.pad_token_id,
         bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, decoder_start_token_id=tok.cls_token_id)
     return RNNSeq2SeqForConditionalGeneration(config), tok
 

@@ -37,6 +37,11 @@ class RNNSeq2SeqConfig(PretrainedConfig):
             weights) — with the small uniform init, Luong's dot / general scores start so close to 0 that attention
             stays uniform for hundreds of steps on the tiny reverse task (measured: loss 2.0 after 300 Adam steps
             vs 0.02 with the defaults).
+        professor_forcing: train with professor forcing (Lamb et al. 2016): each training batch also runs a
+            free-running decoder pass (its own sampled tokens fed back), a discriminator (a biGRU of
+            ``discriminator_hidden_size``, default ``hidden_size``, part of the model and of its checkpoint, unused
+            by ``generate``) learns to tell the two passes' hidden-state sequences apart, and the decoder is also
+            trained to make its free-running behaviour look teacher-forced, with ``professor_forcing_weight``.
     """
 
     model_type = "harness_rnn_seq2seq"
@@ -55,6 +60,9 @@ class RNNSeq2SeqConfig(PretrainedConfig):
     dropout: float = 0.3
     tie_word_embeddings: bool = False
     init_range: float | None = None
+    professor_forcing: bool = False
+    professor_forcing_weight: float = 1.0
+    discriminator_hidden_size: int | None = None
     is_encoder_decoder: bool = True
     use_cache: bool = True
     pad_token_id: int | None = 0
@@ -66,6 +74,8 @@ class RNNSeq2SeqConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
         if self.attention_size is None:
             self.attention_size = self.hidden_size
+        if self.discriminator_hidden_size is None:
+            self.discriminator_hidden_size = self.hidden_size
         self._check()
 
     @property
@@ -74,7 +84,7 @@ class RNNSeq2SeqConfig(PretrainedConfig):
 
     def _check(self) -> None:
         for name in ("vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
-                     "attention_size"):
+                     "attention_size", "discriminator_hidden_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"RNNSeq2SeqConfig.{name} must be a positive integer, got {value!r}")
@@ -86,7 +96,10 @@ class RNNSeq2SeqConfig(PretrainedConfig):
             raise ValueError(f"RNNSeq2SeqConfig.init_range must be None or > 0, got {self.init_range!r}")
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(f"RNNSeq2SeqConfig.dropout must be a probability in [0, 1), got {self.dropout!r}")
-        for name in ("bidirectional", "input_feeding", "tie_word_embeddings", "use_cache"):
+        weight = self.professor_forcing_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"RNNSeq2SeqConfig.professor_forcing_weight must be a number >= 0, got {weight!r}")
+        for name in ("bidirectional", "input_feeding", "tie_word_embeddings", "use_cache", "professor_forcing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"RNNSeq2SeqConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if not self.is_encoder_decoder:

@@ -25,9 +25,17 @@ The decoder runs one position at a time (attention at step t depends on the stat
 :class:`Seq2SeqRNNState` — every decoder layer's state, the input-feeding vector and the positions seen — which
 beam search reorders in place. ``output_attentions=True`` returns the weights :math:`\alpha` as
 ``cross_attentions`` (one "layer", one "head": ``(batch, 1, target, source)``), the alignment heatmap.
+
+Training beyond teacher forcing: scheduled sampling (``sampling_probability``, driven by the
+``scheduled_sampling`` callback) and professor forcing (``config.professor_forcing``: a free-running pass and a
+discriminator on the two passes' hidden states, see :meth:`RNNSeq2SeqForConditionalGeneration._professor_forcing`).
+Neither exists in ``transformers``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -141,6 +149,17 @@ class RNNEncoder(nn.Module):
         return BaseModelOutputWithPooling(last_hidden_state=out, pooler_output=summary)
 
 
+class DecoderOutput(NamedTuple):
+    """What :meth:`RNNDecoder.forward` returns: ``readout`` ``(B, T, readout)`` (what the output layer reads),
+    ``alignments`` ``(B, T, S)`` (None without attention), the new ``state``, and ``hidden`` ``(B, T, H)``: the top
+    layer's recurrent output :math:`s_t` per step, the behaviour professor forcing's discriminator judges."""
+
+    readout: torch.Tensor
+    alignments: torch.Tensor | None
+    state: Seq2SeqRNNState
+    hidden: torch.Tensor
+
+
 class RNNDecoder(nn.Module):
     """The decoder of the module docstring; :meth:`forward` runs the given target positions one by one."""
 
@@ -188,25 +207,27 @@ class RNNDecoder(nn.Module):
         return torch.bmm(weights.unsqueeze(1), values).squeeze(1), weights
 
     def forward(self, embeddings: nn.Embedding, decoder_input_ids, memory, memory_mask, state: Seq2SeqRNNState,
-                predict=None, sampling_probability: float = 0.0):
+                predict=None, sampling_probability: float = 0.0, sample: bool = False) -> DecoderOutput:
         """``embeddings``: the encoder's (one vocabulary); ``decoder_input_ids`` ``(B, T)``, ``memory`` ``(B, S, M)``,
-        ``memory_mask`` ``(B, S)`` bool or None. Returns the readout vectors ``(B, T, readout)``, the attention weights
-        ``(B, T, S)`` (None without attention) and the new state.
+        ``memory_mask`` ``(B, S)`` bool or None. Returns a :class:`DecoderOutput`.
 
         Scheduled sampling (Bengio et al. 2015): with ``sampling_probability`` p > 0 and ``predict`` (readout →
-        logits), each row's input at step t > 0 is, with probability p, the model's own most likely token of step
-        t − 1 instead of the gold one (no gradient through that choice)."""
+        logits), each row's input at step t > 0 is, with probability p, the model's own token of step t − 1 instead
+        of the gold one (no gradient through that choice): its most likely token, or with ``sample`` one drawn from
+        its distribution. p = 1 with ``sample`` is the free-running pass of professor forcing."""
         embedded = self.dropout(embeddings(decoder_input_ids))  # (B, T, E)
         sampling = sampling_probability > 0 and predict is not None
         keys = self.key(memory) if self.kind == "bahdanau" else None  # (B, S, A): U_a h_j, once per call
         projected = self.memory(memory) if self.kind == "luong" else None  # (B, S, H): m_j
         rnn_state, feed = state.rnn_state(), state.feed
-        outputs, alignments = [], []
+        outputs, alignments, hiddens = [], [], []
         for t in range(embedded.shape[1]):
             e = embedded[:, t]  # (B, E)
             if sampling and t > 0:
                 with torch.no_grad():
-                    own = predict(outputs[-1]).argmax(-1)  # (B,): the model's token for step t − 1
+                    logits = predict(outputs[-1]).float()  # (B, V): the model's distribution for step t − 1
+                    own = (torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1) if sample
+                           else logits.argmax(-1))  # (B,)
                     use_own = torch.rand(own.shape, device=own.device) < sampling_probability
                 chosen = torch.where(use_own, own, decoder_input_ids[:, t])
                 e = self.dropout(embeddings(chosen))
@@ -215,7 +236,8 @@ class RNNDecoder(nn.Module):
                 scores = self.score(torch.tanh(self.query(previous).unsqueeze(1) + keys)).squeeze(-1)  # (B, S)
                 context, weights = self._attend(scores, memory, memory_mask)  # (B, M)
                 out, rnn_state = self.rnn(torch.cat([e, context], -1).unsqueeze(1), rnn_state)  # s_t: (B, 1, H)
-                readout = torch.cat([out.squeeze(1), context, e], -1)  # [s_t; c_t; e_t]
+                s = out.squeeze(1)  # (B, H): s_t
+                readout = torch.cat([s, context, e], -1)  # [s_t; c_t; e_t]
             elif self.kind == "luong":
                 step_in = torch.cat([e, feed], -1) if feed is not None else e
                 out, rnn_state = self.rnn(step_in.unsqueeze(1), rnn_state)
@@ -232,14 +254,42 @@ class RNNDecoder(nn.Module):
                 feed = readout if feed is not None else None
             else:
                 out, rnn_state = self.rnn(e.unsqueeze(1), rnn_state)
-                readout, weights = out.squeeze(1), None
+                s = out.squeeze(1)
+                readout, weights = s, None
             outputs.append(readout)
+            hiddens.append(s)
             if weights is not None:
                 alignments.append(weights)
         hidden, cell = rnn_state if isinstance(rnn_state, tuple) else (rnn_state, None)
         new_state = Seq2SeqRNNState(hidden, cell, feed, state.seen_tokens + embedded.shape[1])
         aligned = torch.stack(alignments, 1) if alignments else None
-        return torch.stack(outputs, 1), aligned, new_state
+        return DecoderOutput(torch.stack(outputs, 1), aligned, new_state, torch.stack(hiddens, 1))
+
+
+@dataclass
+class Seq2SeqLMOutputWithAuxiliaryLoss(Seq2SeqLMOutput):
+    """``Seq2SeqLMOutput`` and ``auxiliary_loss``: a training term beside the token cross-entropy (professor
+    forcing's adversarial losses), already weighted. It is part of ``loss`` when ``labels`` are given; a loss that
+    scores the logits itself (``loss: cross_entropy``) adds it."""
+
+    auxiliary_loss: torch.FloatTensor | None = None
+
+
+class ProfessorForcingDiscriminator(nn.Module):
+    r"""Professor forcing's discriminator (Lamb et al. 2016, §3): a bidirectional GRU over a sequence of decoder
+    hidden states (``lengths`` real steps per row), its two final states concatenated, an MLP to one logit:
+    :math:`D(b) = P(\text{the behaviour } b \text{ came from a teacher-forced pass})`."""
+
+    def __init__(self, input_size: int, hidden_size: int):
+        super().__init__()
+        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True, bidirectional=True)
+        self.classify = nn.Sequential(nn.Linear(2 * hidden_size, hidden_size), nn.ReLU(), nn.Linear(hidden_size, 1))
+
+    def forward(self, behaviour: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``behaviour`` ``(B, T, H)``, ``lengths`` ``(B,)`` → logits ``(B,)``."""
+        packed = pack_padded_sequence(behaviour, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+        _, h = self.rnn(packed)  # (2, B, D): forward's last step, backward's first
+        return self.classify(torch.cat([h[0], h[1]], -1)).squeeze(-1)
 
 
 class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMixin):
@@ -260,6 +310,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         tie = config.tie_word_embeddings
         self.project = nn.Linear(self.decoder.readout_size, config.embedding_size, bias=False) if tie else None
         self.output = nn.Linear(config.embedding_size if tie else self.decoder.readout_size, config.vocab_size)
+        if config.professor_forcing:
+            self.discriminator = ProfessorForcingDiscriminator(config.hidden_size, config.discriminator_hidden_size)
+        #: the last training batch's professor-forcing figures (detached): discriminator accuracy and both losses
+        self.professor_forcing_stats: dict[str, torch.Tensor] = {}
         self.post_init()
 
     def get_input_embeddings(self):
@@ -304,8 +358,16 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
             decoder_input_ids = decoder_input_ids[:, state.seen_tokens:]  # only what the state has not read
         mask = attention_mask.bool() if attention_mask is not None else None
         sampling = self.sampling_probability if self.training else 0.0
-        readout, alignments, state = self.decoder(self.encoder.embeddings, decoder_input_ids, memory, mask, state,
-                                                  predict=self._logits, sampling_probability=sampling)
+        start = state
+        readout, alignments, state, hidden = self.decoder(self.encoder.embeddings, decoder_input_ids, memory, mask,
+                                                          state, predict=self._logits, sampling_probability=sampling)
+        auxiliary = None
+        if self.training and self.config.professor_forcing and past_key_values is None:
+            lengths = ((labels != -100).sum(-1) if labels is not None
+                       else (decoder_input_ids[:, 1:] != self.config.pad_token_id).sum(-1) + 1)
+            free = self.decoder(self.encoder.embeddings, decoder_input_ids, memory, mask, start, predict=self._logits,
+                                sampling_probability=1.0, sample=True).hidden
+            auxiliary = self._professor_forcing(hidden, free, lengths)
         if logits_to_keep:
             readout = readout[:, -logits_to_keep:]
         logits = self._logits(self.decoder.dropout(readout))  # (B, T, V)
@@ -313,13 +375,46 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         if labels is not None:
             loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1).to(logits.device),
                                    ignore_index=-100)
+            if auxiliary is not None:
+                loss = loss + auxiliary
         use_cache = self.config.use_cache if use_cache is None else use_cache
         cross = (alignments.unsqueeze(1),) if output_attentions and alignments is not None else None
-        return Seq2SeqLMOutput(loss=loss, logits=logits, past_key_values=state if use_cache else None,
-                               cross_attentions=cross, encoder_last_hidden_state=memory)
+        return Seq2SeqLMOutputWithAuxiliaryLoss(loss=loss, logits=logits, past_key_values=state if use_cache else None,
+                                                cross_attentions=cross, encoder_last_hidden_state=memory,
+                                                auxiliary_loss=auxiliary)
+
+    def _professor_forcing(self, forced: torch.Tensor, free: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        r"""Professor forcing's two adversarial terms, one scalar for one backward pass and one optimizer.
+
+        ``forced`` / ``free``: the decoder's hidden states ``(B, T, H)`` of the teacher-forced pass and of the
+        free-running pass (its own sampled tokens fed back, from the same start), ``lengths`` the real target steps.
+
+        * discriminator :math:`D` (its parameters only): :math:`-\log D(b_{tf}) - \log(1 - D(b_{fr}))` on detached
+          behaviour, so no gradient reaches the generator;
+        * generator (every other parameter): the non-saturating :math:`-\log D(b_{fr})` — make free-running behave
+          like teacher-forced — through a copy of :math:`D` with detached parameters (``torch.func.functional_call``),
+          so no gradient reaches :math:`D`; weighted by ``professor_forcing_weight``.
+
+        Lamb et al.'s gates: the generator term only counts while the discriminator's accuracy on the batch is at
+        least 75 % (before that its judgement is noise), the discriminator's only while it is at most 99 %. The
+        discriminator's term is added as :math:`L_D - \mathrm{sg}(L_D)`: its gradient is kept and its value (0) does
+        not inflate the logged training loss, which stays the generator's objective."""
+        D = self.discriminator
+        ones, zeros = torch.ones_like(lengths, dtype=torch.float32), torch.zeros_like(lengths, dtype=torch.float32)
+        judged_forced, judged_free = D(forced.detach(), lengths), D(free.detach(), lengths)  # (B,) logits
+        d_loss = (F.binary_cross_entropy_with_logits(judged_forced.float(), ones)
+                  + F.binary_cross_entropy_with_logits(judged_free.float(), zeros))
+        accuracy = ((judged_forced > 0).float().mean() + (judged_free <= 0).float().mean()) / 2
+        frozen = {name: p.detach() for name, p in D.named_parameters()}
+        fooled = torch.func.functional_call(D, frozen, (free, lengths))
+        g_loss = F.binary_cross_entropy_with_logits(fooled.float(), ones)
+        train_g, train_d = (accuracy >= 0.75).float(), (accuracy <= 0.99).float()
+        self.professor_forcing_stats = {"discriminator_accuracy": accuracy.detach(),
+                                        "discriminator_loss": d_loss.detach(), "generator_loss": g_loss.detach()}
+        return self.config.professor_forcing_weight * train_g * g_loss + train_d * (d_loss - d_loss.detach())
 
 
 register_auto(RNNSeq2SeqConfig, AutoModelForSeq2SeqLM=RNNSeq2SeqForConditionalGeneration)
 
 __all__ = ["Seq2SeqRNNState", "RNNSeq2SeqPreTrainedModel", "RNNSeq2SeqForConditionalGeneration", "RNNEncoder",
-           "RNNDecoder"]
+           "RNNDecoder", "DecoderOutput", "ProfessorForcingDiscriminator", "Seq2SeqLMOutputWithAuxiliaryLoss"]
