@@ -1,7 +1,8 @@
 r"""Scheduled sampling (Bengio et al. 2015, "Scheduled Sampling for Sequence Prediction with Recurrent Neural
 Networks") as a callback: the teacher-forcing ratio :math:`\epsilon_i` decays with the optimizer step :math:`i`, and a
-decoder that supports it (``model.sampling_probability``: the recurrent encoder-decoder) feeds, at each target
-position, its own previous prediction with probability :math:`1 - \epsilon_i` instead of the gold token.
+decoder that supports it (``model.sampling_probability``: the recurrent encoder-decoder step by step, the Transformer
+encoder-decoder with a first teacher-forced pass, Mihaylova & Martins 2019) feeds, at each target position, its own
+previous prediction with probability :math:`1 - \epsilon_i` instead of the gold token.
 
 Schedules (the paper's §2.4):
 
@@ -68,7 +69,7 @@ class ScheduledSampling(Callback):
         if not hasattr(loop.unwrapped_model, "sampling_probability"):
             raise HarnessError(f"callbacks: scheduled_sampling needs a decoder that can feed its own predictions "
                                f"(model.sampling_probability); {type(loop.unwrapped_model).__name__} has none "
-                               "(the rnn_seq2seq model has it)")
+                               "(the rnn_seq2seq and transformer encoder-decoders have it)")
 
     def on_step_begin(self, loop) -> None:
         loop.unwrapped_model.sampling_probability = 1.0 - self.ratio(loop.state.global_step)

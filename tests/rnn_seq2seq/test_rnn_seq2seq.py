@@ -123,7 +123,8 @@ def test_attention_decoders_reach_95_percent_exact_match_on_the_tiny_recipe(tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", ["rnn_reverse_scheduled_sampling", "rnn_reverse_professor_forcing"])
+@pytest.mark.parametrize("recipe", ["rnn_reverse_scheduled_sampling", "rnn_reverse_professor_forcing",
+                                    "transformer_reverse_scheduled_sampling"])
 def test_training_variants_reach_95_percent_exact_match_on_their_tiny_recipes(tmp_path, fresh_accelerate, recipe):
     assert main(["train", str(REPO / "recipes/tiny" / f"{recipe}.yaml"), f"output_dir={tmp_path / 'run'}"]) == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["validation/exact_match"] >= 0.95
@@ -184,9 +185,20 @@ def test_scheduled_sampling_trains_through_the_recipe_and_refuses_a_model_withou
     assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.num_epochs=2"]) == 0
     reset_accelerate()
     body["model"] = {"component": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2}
-    body["output_dir"] = str(tmp_path / "refused")
+    body["output_dir"] = str(tmp_path / "transformer")
     path.write_text(yaml.safe_dump(body))
-    assert main(["train", str(path), "data.num_train=40", "data.num_validation=8"]) != 0
+    assert main(["train", str(path), "data.num_train=40", "data.num_validation=8"]) == 0  # two-pass sampling
+
+
+def test_scheduled_sampling_refuses_a_model_that_cannot_feed_its_own_tokens():
+    from types import SimpleNamespace
+
+    from harness.errors import HarnessError
+    from harness.training.scheduled_sampling import ScheduledSampling
+
+    loop = SimpleNamespace(unwrapped_model=torch.nn.Linear(2, 2))
+    with pytest.raises(HarnessError, match="scheduled_sampling needs a decoder .* Linear has none"):
+        ScheduledSampling().on_train_begin(loop)
 
 
 class _MeanProbe(torch.nn.Module):

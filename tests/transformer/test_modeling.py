@@ -241,3 +241,28 @@ def test_learned_positions_refuse_a_longer_input_and_sinusoidal_grow():
     grows = m.TransformerForCausalLM(config(is_decoder=True, max_position_embeddings=8,
                                             position_embedding_type="sinusoidal")).eval()
     assert grows(torch.ones(1, 20, dtype=torch.long)).logits.shape == (1, 20, V)
+
+
+def test_two_pass_scheduled_sampling_feeds_the_first_pass_tokens_in_training_only():
+    torch.manual_seed(0)
+    model = m.TransformerForConditionalGeneration(config(is_encoder_decoder=True, decoder_start_token_id=1))
+    ids, mask = ids_and_mask()
+    decoder_ids = ids[:, :5].clone()
+    decoder_ids[:, 0] = 1
+    model.train()  # dropout is 0: the passes are deterministic
+    forced = model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    model.sampling_probability = 1.0
+    own = model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    # every input after the start token is the first (teacher-forced) pass's argmax of the position before
+    mixed = torch.cat([decoder_ids[:, :1], forced.argmax(-1)[:, :-1]], 1)
+    expected = model.eval()(input_ids=ids, attention_mask=mask, decoder_input_ids=mixed).logits
+    torch.testing.assert_close(own, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(own[:, 0], forced[:, 0])
+    # in eval mode the probability is ignored
+    torch.testing.assert_close(model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits,
+                               forced, atol=1e-5, rtol=1e-5)
+    model.train()
+    model.sampling_probability = 0.5
+    torch.manual_seed(3)
+    half = model(input_ids=ids, attention_mask=mask, decoder_input_ids=decoder_ids).logits
+    assert not torch.allclose(half, forced) and not torch.allclose(half, own)

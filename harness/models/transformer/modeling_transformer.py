@@ -531,7 +531,13 @@ class TransformerSeq2SeqModel(TransformerPreTrainedModel):
 class TransformerForConditionalGeneration(TransformerPreTrainedModel, GenerationMixin):
     r"""The encoder-decoder of Vaswani et al. (2017): :math:`p(y_t \mid y_{<t}, x)`. Trained with teacher forcing
     (``labels`` → decoder inputs shifted right from ``decoder_start_token_id``); ``generate`` encodes once and
-    decodes with an ``EncoderDecoderCache`` (greedy, sampling, beam search)."""
+    decodes with an ``EncoderDecoderCache`` (greedy, sampling, beam search).
+
+    Scheduled sampling, two-pass (Mihaylova & Martins 2019, "Scheduled Sampling for Transformers"): a Transformer
+    decodes every position at once, so the model's "previous prediction" for position t comes from a first,
+    gradient-free teacher-forced pass; with ``sampling_probability`` p > 0 (training only; the
+    ``scheduled_sampling`` callback sets it) each decoder input after the start token is replaced by that pass's
+    most likely token with probability p, and the second pass — the one that is trained — reads the mixture."""
 
     base_model_prefix = "model"
     _tied_weights_keys = {"lm_head.weight": "model.encoder.embeddings.tokens.weight",
@@ -546,6 +552,8 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
         super().__init__(config)
         self.model = TransformerSeq2SeqModel(config)
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        #: scheduled sampling's probability of reading the first pass's token instead of the gold one (training)
+        self.sampling_probability = 0.0
         self.post_init()
 
     def get_input_embeddings(self):
@@ -587,6 +595,17 @@ class TransformerForConditionalGeneration(TransformerPreTrainedModel, Generation
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         if use_cache is None:
             use_cache = self.config.use_cache and not self.training
+        if (self.training and self.sampling_probability > 0 and past_key_values is None
+                and decoder_input_ids is not None and decoder_input_ids.shape[1] > 1):
+            with torch.no_grad():  # the first pass: the model's own token for every position, teacher-forced
+                first = self.model.decoder(decoder_input_ids, decoder_attention_mask, decoder_position_ids, None, None,
+                                           encoder_hidden_states=memory, encoder_attention_mask=attention_mask,
+                                           use_cache=False).last_hidden_state
+                own = self.lm_head(first).argmax(-1)  # (B, T): position t's prediction, the input of t + 1
+                use_own = torch.rand(own.shape, device=own.device) < self.sampling_probability
+                use_own[:, 0] = False  # the start token stays
+                mixed = torch.where(use_own[:, 1:], own[:, :-1], decoder_input_ids[:, 1:])
+                decoder_input_ids = torch.cat([decoder_input_ids[:, :1], mixed], 1)
         out = self.model.decoder(decoder_input_ids, decoder_attention_mask, decoder_position_ids, None,
                                  decoder_inputs_embeds, encoder_hidden_states=memory,
                                  encoder_attention_mask=attention_mask, past_key_values=past_key_values,
