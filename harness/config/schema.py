@@ -245,8 +245,28 @@ _GENERATION_RANGES = {
     "num_beams": (1, None), "num_beam_groups": (1, None), "num_return_sequences": (1, None),
     "max_new_tokens": (1, None), "max_length": (1, None), "min_new_tokens": (0, None), "min_length": (0, None),
     "top_k": (0, None), "no_repeat_ngram_size": (0, None), "temperature": (0.0, None), "top_p": (0.0, 1.0),
-    "repetition_penalty": (0.0, None), "length_penalty": (None, None), "diversity_penalty": (0.0, None),
+    "repetition_penalty": (0.0, None), "length_penalty": (None, None), "diversity_penalty": (0, None),
+    "coverage_penalty": (0, None),
 }
+
+
+def _check_search(section: dict, config, errors: list[str], requested, settings) -> None:
+    """The harness beam search's keys (``generation.num_beam_groups`` ...): a key that only that search reads
+    must come with a setting that asks for it, and the search's own checks pass."""
+    if not any(section.get(k) is not None for k in ("diversity_penalty", "coverage_penalty", "length_normalization",
+                                                    "num_beam_groups")):
+        return
+    if not requested(section):
+        errors.append("generation.diversity_penalty: needs num_beam_groups > 1 (diverse beam search)")
+        return
+    if config.max_new_tokens is None:
+        errors.append("generation.max_new_tokens: the harness beam search (num_beam_groups / length_normalization /"
+                      " coverage_penalty) needs it")
+        return
+    try:
+        settings(section, config)
+    except ValueError as e:
+        errors.append(f"generation.{e}")
 
 
 def validate_generation(data: Any, errors: list[str]) -> dict | None:
@@ -258,11 +278,15 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
 
     args = dict(data)
     processors = args.pop("logits_processors", None) or []
-    known = {k for k in GenerationConfig().to_dict() if not k.startswith("_")} - {"transformers_version"}
+    from harness.generation.settings import SEARCH_KEYS, search_requested, search_settings
+
+    known = ({k for k in GenerationConfig().to_dict() if not k.startswith("_")} - {"transformers_version"}
+             | set(SEARCH_KEYS))
     # transformers 5 leaves unset fields None and fills them at generate time from these defaults
     filled = getattr(GenerationConfig, "_get_default_generation_params", dict)()
     types = {k: bool if isinstance(v, bool) else type(v) for k, v in filled.items() if isinstance(v, (bool, int, float))}
-    types.update(max_new_tokens=int, min_new_tokens=int, num_beam_groups=int, diversity_penalty=float, min_p=float)
+    types.update(max_new_tokens=int, min_new_tokens=int, num_beam_groups=int, diversity_penalty=float, min_p=float,
+                 coverage_penalty=float)
     types.pop("early_stopping", None)  # true, false or "never"
     out: dict = {}
     before = len(errors)
@@ -274,6 +298,8 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
             continue
         if value is not None and key in types:
             value = check_value(value, types[key], path, errors)
+        if key == "length_normalization" and value not in (None, "gnmt", "power"):
+            errors.append(f"{path}: expected gnmt or power, got {value!r}")
         low, high = _GENERATION_RANGES.get(key, (None, None))
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (
                 (low is not None and (value < low if isinstance(low, int) else value <= low))
@@ -287,10 +313,13 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # transformers reports some bad values only as warnings
-                GenerationConfig(**out).validate(strict=True)
+                config = GenerationConfig(**{k: v for k, v in out.items() if k not in SEARCH_KEYS})
+                config.validate(strict=True)
         except Exception as e:  # ValueError / UserWarning from transformers
             text = " ".join(line.strip(" -") for line in str(e).split("If you're using")[0].splitlines())
             errors.append(f"generation: {text.strip()}")
+        else:
+            _check_search(out, config, errors, search_requested, search_settings)
     if not isinstance(processors, list):
         errors.append(f"generation.logits_processors: expected a list of component sections, got {processors!r}")
         processors = []

@@ -129,12 +129,11 @@ def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
     unwrapped = accelerator.unwrap_model(model)
     was_training = unwrapped.training
     unwrapped.eval()
-    kwargs = settings.generate_kwargs()
     per_example = int(getattr(settings.config, "num_return_sequences", None) or 1)
     texts: list = []
     for batch in dataloader:
         inputs = {k: v for k, v in batch.items() if k not in TARGET_KEYS}
-        ids = unwrapped.generate(**inputs, **kwargs)
+        ids = settings.generate(unwrapped, **inputs)
         if not getattr(unwrapped.config, "is_encoder_decoder", False):
             ids = ids[:, inputs["input_ids"].shape[1]:]
         decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)

@@ -1,5 +1,6 @@
-"""Decoding: the recipe's generation settings, logits processors (registry section ``logits_processor``)
-and constrained tag-sequence decoding.
+"""Decoding: the recipe's generation settings, logits processors (registry section ``logits_processor``), the
+searches ``transformers`` lacks (diverse / GNMT beam search: :mod:`~harness.generation.search`), sampling warpers for
+models outside ``generate`` (:mod:`~harness.generation.sampling`) and constrained tag-sequence decoding.
 
 A logits processor follows the ``transformers`` interface — ``__call__(input_ids, scores) -> scores``,
 arguments checked in ``__init__``, the input left unchanged — and registers itself::
@@ -12,6 +13,7 @@ A recipe lists it under ``generation.logits_processors``; every generative evalu
 """
 
 from harness.generation.constrained import constrained_viterbi
+from harness.generation.search import BeamSearchSettings, beam_search
 from harness.generation.settings import GenerationSettings, build_generation
 
-__all__ = ["GenerationSettings", "build_generation", "constrained_viterbi"]
+__all__ = ["BeamSearchSettings", "GenerationSettings", "beam_search", "build_generation", "constrained_viterbi"]
