@@ -278,7 +278,8 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
 
     args = dict(data)
     processors = args.pop("logits_processors", None) or []
-    from harness.generation.settings import SEARCH_KEYS, search_requested, search_settings
+    mbr = args.pop("mbr", None)
+    from harness.generation.settings import SEARCH_KEYS, mbr_settings, search_requested, search_settings
 
     known = ({k for k in GenerationConfig().to_dict() if not k.startswith("_")} - {"transformers_version"}
              | set(SEARCH_KEYS))
@@ -294,7 +295,7 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
         path = f"generation.{key}"
         if key not in known:
             errors.append(f"{path}: unknown key for transformers.GenerationConfig"
-                          f"{closest(str(key), known | {'logits_processors'})}")
+                          f"{closest(str(key), known | {'logits_processors', 'mbr'})}")
             continue
         if value is not None and key in types:
             value = check_value(value, types[key], path, errors)
@@ -307,13 +308,19 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
             bound = f">= {low}" if isinstance(low, int) else f"> {low}"
             errors.append(f"{path}: expected a number {bound}{f' and <= {high}' if high is not None else ''}, got {value!r}")
         out[key] = value
+    candidates: dict = {}
+    if mbr is not None and len(errors) == before:
+        try:
+            _, candidates = mbr_settings({**out, "mbr": mbr})
+        except ValueError as e:
+            errors.append(f"generation.{e}")
     if len(errors) == before:
         import warnings
 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # transformers reports some bad values only as warnings
-                config = GenerationConfig(**{k: v for k, v in out.items() if k not in SEARCH_KEYS})
+                config = GenerationConfig(**{k: v for k, v in out.items() if k not in SEARCH_KEYS}, **candidates)
                 config.validate(strict=True)
         except Exception as e:  # ValueError / UserWarning from transformers
             text = " ".join(line.strip(" -") for line in str(e).split("If you're using")[0].splitlines())
@@ -326,6 +333,8 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
     specs = [validate_component("logits_processor", p, f"generation.logits_processors[{i}]", errors, build=True)
              for i, p in enumerate(processors)]
     out["logits_processors"] = [s for s in specs if s is not None]
+    if mbr is not None:
+        out["mbr"] = mbr
     return out
 
 

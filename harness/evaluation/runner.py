@@ -125,7 +125,8 @@ TARGET_KEYS = ("labels", "shift_labels", "decoder_input_ids", "decoder_attention
 def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
     """``model.generate`` over every batch with the run's :class:`~harness.generation.GenerationSettings`,
     decoded to strings (special tokens dropped; a decoder-only model's prompt cut off). One string per
-    example, or a list of ``num_return_sequences`` strings; each example once across processes."""
+    example, or a list of ``num_return_sequences`` strings (with ``generation.mbr``: MBR's choice among them, one
+    string); each example once across processes."""
     unwrapped = accelerator.unwrap_model(model)
     was_training = unwrapped.training
     unwrapped.eval()
@@ -139,6 +140,8 @@ def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
         decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)
         if per_example > 1:
             decoded = [decoded[i:i + per_example] for i in range(0, len(decoded), per_example)]
+            if settings.mbr is not None:  # MBR: the candidates' consensus, one text per example
+                decoded = settings.select(decoded)
         texts.extend(accelerator.gather_for_metrics(decoded, use_gather_object=True))
     if was_training:
         unwrapped.train()

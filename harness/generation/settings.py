@@ -10,6 +10,14 @@ Searches ``generate`` does not run (:data:`SEARCH_KEYS`) go to :func:`harness.ge
 ``num_beam_groups > 1`` (diverse beam search; ``transformers`` 5 moved it behind ``trust_remote_code``),
 ``length_normalization: gnmt`` (``length_penalty`` is then GNMT's α) and ``coverage_penalty``.
 :meth:`GenerationSettings.generate` is the one call an evaluator makes.
+
+``mbr:`` (minimum Bayes-risk decoding, :mod:`harness.generation.mbr`) draws ``num_candidates`` outputs per input
+with ``candidate_strategy`` (``sampling``, ``epsilon``: epsilon sampling with ``epsilon``, ``beam``: the N-best
+list) and keeps the one of highest expected ``utility`` against the others (:meth:`GenerationSettings.select`)::
+
+    generation:
+      max_new_tokens: 64
+      mbr: {num_candidates: 16, candidate_strategy: epsilon, utility: chrf}
 """
 
 from __future__ import annotations
@@ -23,12 +31,28 @@ from harness.errors import RecipeError
 #: ``generation:`` keys that choose the harness's beam search instead of ``generate``
 SEARCH_KEYS = ("num_beam_groups", "diversity_penalty", "length_normalization", "coverage_penalty")
 
+#: the ``generation.mbr`` keys and their defaults
+MBR_DEFAULTS = {"num_candidates": 16, "candidate_strategy": "epsilon", "epsilon": 0.02, "utility": "chrf",
+                "include_self": True, "utility_args": {}}
+#: what MBR sets in the GenerationConfig itself (a recipe that also sets one of these contradicts it)
+MBR_OWNS = ("do_sample", "num_beams", "num_return_sequences", "epsilon_cutoff", "top_k")
+
 
 @dataclass
 class GenerationSettings:
     config: object  # transformers.GenerationConfig
     processors: list = field(default_factory=list)
     search: object | None = None  # harness.generation.search.BeamSearchSettings: decode with beam_search
+    mbr: dict | None = None  # the generation.mbr section with its defaults: choose among candidates (select)
+    _utility: object = field(default=None, repr=False)
+
+    def select(self, groups: list[list[str]]) -> list[str]:
+        """MBR's choice from each input's candidate texts (the utility built once, on first use)."""
+        from harness.generation.mbr import get_utility, mbr_select
+
+        if self._utility is None:
+            self._utility = get_utility(self.mbr["utility"], **self.mbr["utility_args"])
+        return [r.text for r in mbr_select(groups, self._utility, include_self=self.mbr["include_self"])]
 
     def generate_kwargs(self) -> dict:
         """Keyword arguments for ``model.generate``."""
@@ -71,14 +95,62 @@ def search_settings(section: dict, config):
     return BeamSearchSettings.from_generation_config(config, length_penalty=alpha or 0.0, **extra)
 
 
+def mbr_settings(section: dict) -> tuple[dict | None, dict]:
+    """The ``mbr`` subsection with its defaults, and the GenerationConfig fields its candidates need.
+    ValueError ``"<key>: ..."`` for a bad value or a field the recipe sets that MBR sets itself."""
+    from harness.generation.mbr import CANDIDATE_STRATEGIES, UTILITIES
+
+    given = section.get("mbr")
+    if given is None:
+        return None, {}
+    if not isinstance(given, dict):
+        raise ValueError(f"mbr: expected a section ({', '.join(MBR_DEFAULTS)}), got {given!r}")
+    unknown = sorted(set(given) - set(MBR_DEFAULTS))
+    if unknown:
+        raise ValueError(f"mbr.{unknown[0]}: unknown key (known: {', '.join(MBR_DEFAULTS)})")
+    mbr = {**MBR_DEFAULTS, **given}
+    n, strategy = mbr["num_candidates"], mbr["candidate_strategy"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"mbr.num_candidates: expected an integer >= 1, got {n!r}")
+    if strategy not in CANDIDATE_STRATEGIES:
+        raise ValueError(f"mbr.candidate_strategy: expected one of {', '.join(CANDIDATE_STRATEGIES)}, got {strategy!r}")
+    if mbr["utility"] not in UTILITIES:
+        raise ValueError(f"mbr.utility: expected one of {', '.join(sorted(UTILITIES))}, got {mbr['utility']!r}")
+    if not isinstance(mbr["include_self"], bool):
+        raise ValueError(f"mbr.include_self: expected true or false, got {mbr['include_self']!r}")
+    if not isinstance(mbr["utility_args"], dict):
+        raise ValueError(f"mbr.utility_args: expected a mapping, got {mbr['utility_args']!r}")
+    eps = mbr["epsilon"]
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not 0 < eps < 1:
+        raise ValueError(f"mbr.epsilon: expected a number in (0, 1), got {eps!r}")
+    clash = [k for k in MBR_OWNS if section.get(k) is not None]
+    if clash:
+        raise ValueError(f"{clash[0]}: mbr sets it from its candidate_strategy; leave it out")
+    if any(section.get(k) is not None for k in SEARCH_KEYS):
+        raise ValueError("mbr: the harness beam search keys (num_beam_groups, length_normalization, "
+                         "coverage_penalty) do not combine with mbr")
+    if strategy == "beam":
+        fields = {"do_sample": False, "num_beams": n, "num_return_sequences": n}
+    else:
+        fields = {"do_sample": True, "top_k": 0, "num_return_sequences": n}
+        if strategy == "epsilon":
+            fields["epsilon_cutoff"] = float(eps)
+    return mbr, fields
+
+
 def build_generation(section: dict | None, model=None, tokenizer=None) -> GenerationSettings:
     """Settings from a validated ``generation`` section (None: the model's own defaults)."""
     from transformers import GenerationConfig
 
     section = dict(section or {})
     specs = section.pop("logits_processors", []) or []
+    try:
+        mbr, candidates = mbr_settings(section)
+    except ValueError as e:
+        raise RecipeError(f"generation.{e}") from None
+    section.pop("mbr", None)
     search = search_requested(section)
-    plain = {k: v for k, v in section.items() if k not in SEARCH_KEYS}
+    plain = {**{k: v for k, v in section.items() if k not in SEARCH_KEYS}, **candidates}
     base = getattr(model, "generation_config", None)
     config = copy.deepcopy(base) if base is not None else GenerationConfig()
     config.update(**plain)
@@ -100,4 +172,4 @@ def build_generation(section: dict | None, model=None, tokenizer=None) -> Genera
             beam = search_settings(section, config)
         except ValueError as e:
             raise RecipeError(f"generation: {e}") from None
-    return GenerationSettings(config, processors, beam)
+    return GenerationSettings(config, processors, beam, mbr)

@@ -61,3 +61,33 @@ def test_a_recipe_decodes_with_diverse_gnmt_beam_search(tmp_path, fresh_accelera
     assert metrics["validation/exact_match"] >= 0.5  # chance ≈ 0: the search decodes what the model learned
     lines = next((tmp_path / "run").glob("predictions_validation.*")).read_text().splitlines()
     assert len(lines) >= 40
+
+
+def test_mbr_section_sets_the_candidates_and_is_checked():
+    assert errors_of({"max_new_tokens": 8, "mbr": {"num_candidates": 4, "candidate_strategy": "beam"}}) == []
+    assert errors_of({"mbr": {"num_candidates": 0}}) == ["generation.mbr.num_candidates: expected an integer >= 1, got 0"]
+    assert errors_of({"mbr": {"utility": "meteor"}})[0].startswith("generation.mbr.utility: expected one of")
+    assert errors_of({"mbr": {"candidates": 4}})[0].startswith("generation.mbr.candidates: unknown key")
+    assert errors_of({"num_beams": 4, "mbr": {}}) == ["generation.num_beams: mbr sets it from its candidate_strategy; "
+                                                      "leave it out"]
+    assert errors_of({"num_beams": 4, "num_beam_groups": 2, "max_new_tokens": 4, "mbr": {}})[0].startswith(
+        "generation.num_beams")
+    settings = build_generation({"max_new_tokens": 8, "mbr": {"num_candidates": 6, "candidate_strategy": "epsilon",
+                                                              "epsilon": 0.05}})
+    config = settings.config
+    assert (config.do_sample, config.top_k, config.num_return_sequences, config.epsilon_cutoff) == (True, 0, 6, 0.05)
+    assert settings.mbr["utility"] == "chrf" and settings.search is None
+    assert settings.select([["a b c", "a b c", "x y"], ["z"]]) == ["a b c", "z"]
+    beam = build_generation({"mbr": {"num_candidates": 3, "candidate_strategy": "beam", "utility": "bleu"}}).config
+    assert (beam.do_sample, beam.num_beams, beam.num_return_sequences) == (False, 3, 3)
+
+
+def test_a_recipe_decodes_with_mbr(tmp_path, fresh_accelerate):
+    body = yaml.safe_load((REPO / "recipes/tiny/rnn_reverse.yaml").read_text())
+    body["output_dir"] = str(tmp_path / "run")
+    body["generation"] = {"max_new_tokens": 12, "mbr": {"num_candidates": 4, "candidate_strategy": "epsilon"}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(body))
+    assert main(["train", str(path), "data.num_train=800", "data.num_validation=40", "training.num_epochs=4"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["validation/exact_match"] >= 0.5  # one chosen text per example, scored like any decoder
