@@ -10,13 +10,23 @@ arguments checked in ``__init__``, the input left unchanged — and registers it
     class MyProcessor(LogitsProcessor): ...
 
 A recipe lists it under ``generation.logits_processors``; every generative evaluator passes it to
-``model.generate``.
+``model.generate``. (A module that registers a processor is imported here, eagerly, so the registry finds it.)
 """
 
-from harness.generation.constrained import constrained_viterbi
-from harness.generation.mbr import mbr_generate, mbr_select
-from harness.generation.search import BeamSearchSettings, beam_search
-from harness.generation.settings import GenerationSettings, build_generation
+import importlib
 
-__all__ = ["BeamSearchSettings", "GenerationSettings", "beam_search", "build_generation", "constrained_viterbi",
-           "mbr_generate", "mbr_select"]
+#: public name → its module; loaded on first use, so that checking a recipe's generation section
+#: (``harness.generation.settings``) does not import torch
+_EXPORTS = {
+    "constrained_viterbi": "constrained", "mbr_generate": "mbr", "mbr_select": "mbr", "BeamSearchSettings": "search",
+    "beam_search": "search", "GenerationSettings": "settings", "build_generation": "settings",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"harness.generation.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'harness.generation' has no attribute {name!r}")
+
+
+__all__ = sorted(_EXPORTS)
