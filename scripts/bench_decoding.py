@@ -278,6 +278,9 @@ def lm_part(args) -> tuple[list[dict], list[str]]:
     prompts = prompts[: args.limit]
     # prompts of one token length per batch: no padding, so every model (the stateful RNN LM too) reads them alike
     encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    eos_id = model.generation_config.eos_token_id
+    eos = torch.tensor(eos_id if isinstance(eos_id, list) else [eos_id if eos_id is not None else -1])
+    drop = {t for t in (tokenizer.pad_token_id, tokenizer.bos_token_id, *eos.tolist()) if t is not None}
     groups: dict[int, list[int]] = {}
     for i, ids in enumerate(encoded):
         groups.setdefault(len(ids), []).append(i)
@@ -294,14 +297,17 @@ def lm_part(args) -> tuple[list[dict], list[str]]:
                 generated = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.lm_tokens,
                                            num_return_sequences=per, pad_token_id=tokenizer.pad_token_id, **kwargs)
                 continuation = generated[:, length:]
-                texts = tokenizer.batch_decode(continuation, skip_special_tokens=True)
+                # a continuation ends at its first EOS (generate fills the rest with EOS or pad)
+                ended = torch.isin(continuation, eos).long().cumsum(-1)
+                keep = (ended == 0) | ((ended == 1) & torch.isin(continuation, eos))  # tokens up to the first EOS
+                texts = [" ".join(tokenizer.convert_ids_to_tokens([t for t in row[k].tolist() if t not in drop]))
+                         for row, k in zip(continuation, keep)]  # <unk> stays: it is a PTB word
                 for j, i in enumerate(rows_):
                     outputs[i] = texts[j * per:(j + 1) * per]
                 first = generated[::per]
                 labels = first.clone()
                 labels[:, :length] = -100
-                if tokenizer.pad_token_id is not None:
-                    labels[first == tokenizer.pad_token_id] = -100
+                labels[:, length:][~keep[::per]] = -100  # past the first EOS
                 logits = model(input_ids=first).logits[:, :-1]
                 target = labels[:, 1:]
                 nll += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(),
