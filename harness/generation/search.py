@@ -260,7 +260,7 @@ def _reorder(model, cache, beam_idx: torch.Tensor):
 
 @torch.no_grad()
 def beam_search(model, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None,
-                settings: BeamSearchSettings | None = None, *, logits_processor=None,
+                settings: BeamSearchSettings | None = None, *, logits_processor=None, encoder_outputs=None,
                 **options: Any) -> BeamSearchOutput:
     """Beam search of the module docstring on ``model`` (a ``transformers`` generative model, in eval mode).
 
@@ -268,7 +268,10 @@ def beam_search(model, input_ids: torch.LongTensor, attention_mask: torch.Tensor
     or the sources of an encoder-decoder (``model.config.is_encoder_decoder``: encoded once, the decoder starts from
     ``decoder_start_token_id``). ``settings``: a :class:`BeamSearchSettings`, or its fields as keyword ``options``
     (with ``settings``, options replace its fields). ``logits_processor``: a ``transformers.LogitsProcessorList``
-    (or one processor) applied to each step's log-softmax, ``processor(ids_so_far, log_probs)``."""
+    (or one processor) applied to each step's log-softmax, ``processor(ids_so_far, log_probs)``.
+    ``encoder_outputs``: an encoder-decoder's finished encoding of the sources (one row per source;
+    ``attention_mask`` is then the sources' mask), ``input_ids`` then being the decoder's prompt (its start token) —
+    how ``generate`` hands over through :func:`harness_generate`."""
     settings = (BeamSearchSettings(**options) if settings is None
                 else dataclasses.replace(settings, **options) if options else settings)
     if not hasattr(model, "prepare_inputs_for_generation"):
@@ -277,7 +280,7 @@ def beam_search(model, input_ids: torch.LongTensor, attention_mask: torch.Tensor
         raise ValueError(f"logits_processor: expected a LogitsProcessorList or a processor, got {logits_processor!r}")
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids: expected (batch, length), got shape {tuple(input_ids.shape)}")
-    if attention_mask is not None and attention_mask.shape != input_ids.shape:
+    if encoder_outputs is None and attention_mask is not None and attention_mask.shape != input_ids.shape:
         raise ValueError(f"attention_mask: expected the shape of input_ids {tuple(input_ids.shape)}, "
                          f"got {tuple(attention_mask.shape)}")
     config = model.config
@@ -295,22 +298,31 @@ def beam_search(model, input_ids: torch.LongTensor, attention_mask: torch.Tensor
     B, N, G, k = input_ids.shape[0], settings.num_beams, settings.num_beam_groups, settings.beams_per_group
     rows = B * N
     alpha, form, beta = settings.length_penalty or 0.0, settings.length_normalization, settings.coverage_penalty
-    mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    if attention_mask is not None:
+        mask = attention_mask
+    elif encoder_outputs is not None:
+        mask = torch.ones(encoder_outputs[0].shape[:2], dtype=torch.long, device=input_ids.device)
+    else:
+        mask = torch.ones_like(input_ids)
 
     static: dict[str, Any] = {"use_cache": True}
     if beta > 0:
         static["output_attentions"] = True
     if encoder_decoder:
-        encoder_outputs = _call_with_accepted(model.get_encoder(), input_ids=input_ids, attention_mask=mask,
-                                              return_dict=True)
+        if encoder_outputs is None:
+            encoder_outputs = _call_with_accepted(model.get_encoder(), input_ids=input_ids, attention_mask=mask,
+                                                  return_dict=True)
+            start = _first(getattr(generation, "decoder_start_token_id", None),
+                           getattr(config, "decoder_start_token_id", None), getattr(generation, "bos_token_id", None),
+                           getattr(config, "bos_token_id", None))
+            if start is None:
+                raise ValueError(f"{type(model).__name__}: no decoder_start_token_id (generation_config or config) to "
+                                 "start the decoder from")
+            prompt = torch.full((B, 1), int(start), dtype=torch.long, device=device)
+        else:
+            prompt = input_ids  # generate's decoder_input_ids
         static["encoder_outputs"] = _expand(encoder_outputs, N)
         static["attention_mask"] = mask.repeat_interleave(N, dim=0)  # the source's, (rows, S)
-        start = _first(getattr(generation, "decoder_start_token_id", None), getattr(config, "decoder_start_token_id",
-                       None), getattr(generation, "bos_token_id", None), getattr(config, "bos_token_id", None))
-        if start is None:
-            raise ValueError(f"{type(model).__name__}: no decoder_start_token_id (generation_config or config) to "
-                             "start the decoder from")
-        prompt = torch.full((B, 1), int(start), dtype=torch.long, device=device)
         source_mask = mask.view(B, 1, -1)  # (B, 1, S), for the coverage penalty
         decoder_mask = position_ids = None
     else:
@@ -432,6 +444,38 @@ def beam_search(model, input_ids: torch.LongTensor, attention_mask: torch.Tensor
                             lengths=lengths.reshape(B * R), groups=(order // k).reshape(B * R))
 
 
+def harness_generate(model, input_ids, logits_processor=None, stopping_criteria=None, generation_config=None,
+                     **model_kwargs) -> torch.LongTensor:
+    """This beam search as ``generate``'s decoding loop: ``model.generate(..., custom_generate=harness_generate)``.
+
+    ``generate`` prepares everything as for its own beam search — the ``GenerationConfig`` (``num_beams``,
+    ``num_beam_groups``, ``diversity_penalty``, ``length_penalty``, ``num_return_sequences``, ``early_stopping``,
+    lengths, ids), the logits processors it builds from it (``no_repeat_ngram_size``, ``repetition_penalty``, ...)
+    and, for an encoder-decoder, the encoding — and hands over the rows expanded per beam; this takes one row per
+    input back and runs :func:`beam_search`. A ``GenerationConfig`` attribute ``length_normalization``
+    (``"gnmt"``; default ``"power"``, ``generate``'s own meaning of ``length_penalty``) and ``coverage_penalty``
+    choose GNMT's scoring. Returns the sequences as ``generate`` does (``num_return_sequences`` rows per input)."""
+    config = generation_config
+    N = max(int(config.num_beams or 1), int(config.num_return_sequences or 1))
+    rows = input_ids[::N]
+    max_new = int(config.max_length) - input_ids.shape[1]
+    if max_new < 1:
+        raise ValueError(f"max_new_tokens: nothing left to generate (max_length {config.max_length}, input length "
+                         f"{input_ids.shape[1]})")
+    alpha = config.length_penalty
+    settings = BeamSearchSettings.from_generation_config(
+        config, max_new_tokens=max_new, length_penalty=float(alpha) if alpha is not None else 0.0,
+        length_normalization=getattr(config, "length_normalization", None) or "power",
+        coverage_penalty=float(getattr(config, "coverage_penalty", None) or 0.0))
+    mask = model_kwargs.get("attention_mask")
+    encoded = model_kwargs.get("encoder_outputs")
+    if encoded is not None:
+        encoded = type(encoded)(**{k: (v[::N] if isinstance(v, torch.Tensor) else v) for k, v in encoded.items()})
+    return beam_search(model, rows, mask[::N] if mask is not None else None, settings,
+                       logits_processor=logits_processor if logits_processor else None,
+                       encoder_outputs=encoded).sequences
+
+
 def _select(chosen: torch.Tensor, true: torch.Tensor, K: int, k: int, V: int, eos_ids: torch.Tensor, last: bool):
     """One step's choice for some groups. ``chosen`` ``(B, g, k·V)``: the scores candidates are chosen by (with
     the diversity penalty), ``true`` the same candidates' log P. Returns, each ``(B, g, k)``: the first k
@@ -449,4 +493,4 @@ def _select(chosen: torch.Tensor, true: torch.Tensor, K: int, k: int, V: int, eo
 
 
 __all__ = ["BeamSearchOutput", "BeamSearchSettings", "COVERAGE_FLOOR", "LENGTH_NORMALIZATIONS", "beam_search",
-           "coverage_penalty", "length_normalizer"]
+           "coverage_penalty", "harness_generate", "length_normalizer"]

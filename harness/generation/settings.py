@@ -6,7 +6,8 @@ Every generative evaluator and every saved generative model reads the same setti
 bos / eos / pad ids), and ``logits_processors`` are built from the registry (section
 ``logits_processor``; a processor that takes a ``tokenizer`` gets the run's).
 
-Searches ``generate`` does not run (:data:`SEARCH_KEYS`) go to :func:`harness.generation.search.beam_search`:
+Searches ``generate`` does not run (:data:`SEARCH_KEYS`) go to :func:`harness.generation.search.beam_search`
+(``generate(custom_generate=harness_generate)``):
 ``num_beam_groups > 1`` (diverse beam search; ``transformers`` 5 moved it behind ``trust_remote_code``),
 ``length_normalization: gnmt`` (``length_penalty`` is then GNMT's α) and ``coverage_penalty``.
 :meth:`GenerationSettings.generate` is the one call an evaluator makes.
@@ -64,17 +65,14 @@ class GenerationSettings:
         return kwargs
 
     def generate(self, model, **inputs):
-        """Token ids as ``model.generate`` returns them (``num_return_sequences`` rows per input), from
-        ``generate`` or, with :attr:`search`, from the harness's beam search."""
+        """Token ids as ``model.generate`` returns them (``num_return_sequences`` rows per input); with
+        :attr:`search`, ``generate`` runs the harness's beam search as its decoding loop (``custom_generate``), so
+        the processors it builds from the config (``no_repeat_ngram_size``, ``repetition_penalty``, ...) apply."""
         if self.search is None:
             return model.generate(**inputs, **self.generate_kwargs())
-        from transformers import LogitsProcessorList
+        from harness.generation.search import harness_generate
 
-        from harness.generation.search import beam_search
-
-        processors = LogitsProcessorList(self.processors) if self.processors else None
-        return beam_search(model, inputs["input_ids"], inputs.get("attention_mask"), self.search,
-                           logits_processor=processors).sequences
+        return model.generate(**inputs, **self.generate_kwargs(), custom_generate=harness_generate)
 
 
 def search_requested(section: dict) -> bool:
@@ -150,10 +148,14 @@ def build_generation(section: dict | None, model=None, tokenizer=None) -> Genera
         raise RecipeError(f"generation.{e}") from None
     section.pop("mbr", None)
     search = search_requested(section)
-    plain = {**{k: v for k, v in section.items() if k not in SEARCH_KEYS}, **candidates}
+    custom = ("length_normalization", "coverage_penalty")  # read by harness_generate, not GenerationConfig fields
+    plain = {**{k: v for k, v in section.items() if k not in custom}, **candidates}
     base = getattr(model, "generation_config", None)
     config = copy.deepcopy(base) if base is not None else GenerationConfig()
     config.update(**plain)
+    for key in custom:
+        if section.get(key) is not None:
+            setattr(config, key, section[key])
     if tokenizer is not None and config.pad_token_id is None:
         config.pad_token_id = tokenizer.pad_token_id
     processors = []

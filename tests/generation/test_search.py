@@ -381,3 +381,30 @@ def test_settings_object_options_and_generation_config():
             converted.length_penalty, converted.eos_token_id) == (6, 3, 1.0, False, 0.6, EOS)
     with pytest.raises(ValueError, match="attention_mask"):
         beam_search(model, ids, mask[:, 1:], settings)
+
+
+@pytest.mark.parametrize("build, inputs, extra", [
+    (gpt2, prompts, {}),
+    (harness_rnn_lm, prompts, {}),
+    (t5, sources, {}),
+    (harness_rnn_seq2seq, sources, {"length_normalization": "gnmt", "coverage_penalty": 0.2}),
+    (harness_transformer_seq2seq, sources, {"length_normalization": "gnmt", "coverage_penalty": 0.2}),
+], ids=["gpt2", "rnn-lm", "t5", "rnn-seq2seq-gnmt-coverage", "transformer-seq2seq-gnmt-coverage"])
+def test_generate_runs_this_search_through_custom_generate(build, inputs, extra):
+    from harness.generation.search import harness_generate
+
+    model = build()
+    ids, mask = inputs()
+    config = transformers.GenerationConfig(num_beams=4, num_beam_groups=2, diversity_penalty=0.5, max_new_tokens=4,
+                                           length_penalty=0.6, num_return_sequences=2, no_repeat_ngram_size=2, **extra)
+    with pytest.raises(ValueError, match="trust_remote_code"):  # transformers 5 alone: group beam search is gone
+        model.generate(ids, attention_mask=mask, generation_config=config)
+    through_generate = model.generate(ids, attention_mask=mask, generation_config=config,
+                                      custom_generate=harness_generate)
+    processors = LogitsProcessorList([transformers.NoRepeatNGramLogitsProcessor(2)])
+    direct = beam_search(model, ids, mask, num_beams=4, num_beam_groups=2, diversity_penalty=0.5, max_new_tokens=4,
+                         length_penalty=0.6, num_return_sequences=2, logits_processor=processors,
+                         length_normalization=extra.get("length_normalization", "power"),
+                         coverage_penalty=extra.get("coverage_penalty", 0.0)).sequences
+    assert through_generate.shape[0] == 2 * ids.shape[0]
+    assert torch.equal(through_generate, direct)

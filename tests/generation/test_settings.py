@@ -39,11 +39,12 @@ def test_build_generation_routes_to_the_harness_search_only_when_asked():
     diverse = build_generation({"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 0.5, "max_new_tokens": 5})
     assert diverse.search.num_beam_groups == 2 and diverse.search.diversity_penalty == 0.5
     assert diverse.search.length_penalty == 0.0  # raw log P unless asked
-    assert (diverse.config.num_beam_groups or 1) == 1  # generate itself never sees the group keys
+    assert diverse.config.num_beam_groups == 2  # generate reads them and hands over to the harness search
     gnmt = build_generation({"num_beams": 4, "length_normalization": "gnmt", "length_penalty": 0.6,
                              "coverage_penalty": 0.2, "max_new_tokens": 5})
     assert (gnmt.search.length_normalization, gnmt.search.length_penalty, gnmt.search.coverage_penalty) == (
         "gnmt", 0.6, 0.2)
+    assert (gnmt.config.length_normalization, gnmt.config.coverage_penalty) == ("gnmt", 0.2)
     power = build_generation({"num_beams": 4, "num_beam_groups": 2, "length_penalty": 1.0, "max_new_tokens": 5})
     assert (power.search.length_normalization, power.search.length_penalty) == ("power", 1.0)
 
