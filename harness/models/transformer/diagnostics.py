@@ -64,8 +64,20 @@ def attention_weights(model, tokenizer, text: str | None = None, input_ids=None,
     if not maps or maps[0] is None:
         raise ValueError(f"{type(model).__name__} returned no attention weights")
     weights = torch.stack([m[0].float() for m in maps]).cpu().numpy()  # (layers, heads, queries, keys)
-    names = tokenizer.convert_ids_to_tokens if tokenizer is not None else (lambda ids: [str(i) for i in ids])
-    return weights, names(queries.tolist()), names(input_ids[0].tolist())
+    return weights, token_labels(tokenizer, queries.tolist()), token_labels(tokenizer, input_ids[0].tolist())
+
+
+def token_labels(tokenizer, ids: list[int]) -> list[str]:
+    """One readable label per token: the token's own text (byte-level BPE's ``Ġ`` / ``Ã¤`` decoded, so a German
+    ``ä`` shows as ``ä``), its token string when that decodes to nothing (special tokens, a split character)."""
+    if tokenizer is None:
+        return [str(i) for i in ids]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    labels = []
+    for token in tokens:
+        text = tokenizer.convert_tokens_to_string([token]).strip()
+        labels.append(text if text and "\ufffd" not in text else token)
+    return labels
 
 
 def plot_attention_maps(weights: np.ndarray, query_tokens: Sequence[str], key_tokens: Sequence[str] | None,
