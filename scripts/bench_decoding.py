@@ -78,8 +78,9 @@ def decode(model, tokenizer, sources: list[str], batch_size: int, max_new_tokens
         if search is not None:
             ids = beam_search(model, enc["input_ids"], enc["attention_mask"], max_new_tokens=max_new_tokens,
                               num_return_sequences=per_source, **search).sequences
-        else:
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=per_source, **kwargs)
+        else:  # a saved model's generation_config may carry its recipe's num_beams: each strategy says its own
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, num_return_sequences=per_source,
+                                 **{"num_beams": 1, **kwargs})
         texts = tokenizer.batch_decode(ids, skip_special_tokens=True)
         out += [texts[i:i + per_source] for i in range(0, len(texts), per_source)]
     return out, time.perf_counter() - start
@@ -295,7 +296,8 @@ def lm_part(args) -> tuple[list[dict], list[str]]:
                 rows_ = index[part]
                 ids = torch.tensor([encoded[i] for i in rows_])
                 generated = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=args.lm_tokens,
-                                           num_return_sequences=per, pad_token_id=tokenizer.pad_token_id, **kwargs)
+                                           num_return_sequences=per, pad_token_id=tokenizer.pad_token_id,
+                                           **{"num_beams": 1, **kwargs})
                 continuation = generated[:, length:]
                 # a continuation ends at its first EOS (generate fills the rest with EOS or pad)
                 ended = torch.isin(continuation, eos).long().cumsum(-1)
