@@ -15,8 +15,8 @@ Parts (each a table in ``out/bench_decoding.md`` and values in ``out/bench_decod
    n-best list for beam searches), seconds; and ``out/quality_vs_diversity.png`` (BLEU against 100 − self-BLEU).
 2. **length bias** — beam sizes 1, 4, 10 × GNMT α ∈ {0, 0.6, 1.0}: mean output length and BLEU (α = 0 is raw
    log-probability ranking: the seed's "beam search prefers shorter sequences").
-3. **diverse beam** — ordinary beam vs diverse beam search (``--candidates`` beams in groups of 2, λ = 0.5) at
-   equal size: pairwise self-BLEU and distinct-2 within each n-best list.
+3. **diverse beam** — ordinary beam vs diverse beam search (``--candidates`` beams in groups of 2, each λ of
+   ``--diversity``) at equal size: pairwise self-BLEU and distinct-2 within each n-best list.
 4. **MBR vs beam** at equal candidate budget N = ``--candidates``: beam search's best vs MBR (chrF utility) over N
    epsilon samples and over the N-best beam list; chrF / BLEU and the time split (generating vs choosing).
 
@@ -145,6 +145,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--diversity", nargs="+", type=float, default=[0.5, 2.0, 5.0],
+                        help="diversity penalties λ of the diverse-beam part")
     parser.add_argument("--parts", nargs="+", default=["strategies", "length", "diverse", "mbr"],
                         choices=["strategies", "length", "diverse", "mbr", "lm"])
     args = parser.parse_args()
@@ -234,15 +236,17 @@ def main() -> None:
 
         n = args.candidates
         rows = []
-        for name, search in (("beam", {"num_beams": n}),
-                             ("diverse beam", {"num_beams": n, "num_beam_groups": n // 2, "diversity_penalty": 0.5})):
+        searches = [("beam", {"num_beams": n})] + [
+            (f"diverse beam, λ {lam:g}", {"num_beams": n, "num_beam_groups": n // 2, "diversity_penalty": lam})
+            for lam in args.diversity]
+        for name, search in searches:
             outputs, seconds = decode(model, tokenizer, sources, per_source=n, search=search, **common)
             within = sum(distinct_n(o, 2) for o in outputs) / len(outputs)
             rows.append({"search": name, "self_bleu": self_bleu(outputs), "distinct_2_within": within,
                          **scores([o[0] for o in outputs], references), "seconds": seconds})
             print(rows[-1], flush=True)
         results["diverse_beam"] = rows
-        md += [f"Diverse beam: the {n}-best lists (groups of 2, λ 0.5):", "",
+        md += [f"Diverse beam: the {n}-best lists ({n // 2} groups of 2) against ordinary beam search of {n}:", "",
                "| search | self-BLEU within the list | distinct-2 within the list | BLEU of the best | s |",
                "|---|---:|---:|---:|---:|"]
         md += [f"| {r['search']} | {r['self_bleu']:.1f} | {r['distinct_2_within']:.3f} | {r['bleu']:.2f} | "
