@@ -247,7 +247,8 @@ def _flat(d: dict, prefix: str = "") -> dict:
 
 def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> None:
     """``save_pretrained`` into a temporary folder, then rename: a reader never sees half a model. A
-    generative model's ``generation_config.json`` carries the recipe's generation settings."""
+    generative model's ``generation_config.json`` carries the recipe's generation settings (those a plain
+    ``generate`` runs: :meth:`~harness.generation.GenerationSettings.saved_config`)."""
     import shutil
 
     from harness.training.checkpoint import replace_dir
@@ -258,7 +259,7 @@ def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> No
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped = accelerator.unwrap_model(model)
         if generation is not None and getattr(unwrapped, "generation_config", None) is not None:
-            unwrapped.generation_config = generation.config
+            unwrapped.generation_config = generation.saved_config()
         unwrapped.save_pretrained(tmp, safe_serialization=True)
         if hasattr(unwrapped, "get_base_model") and not (tmp / "config.json").exists():
             # a PEFT adapter: its base's config beside it, so the head's class names travel with the model

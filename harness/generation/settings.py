@@ -55,6 +55,20 @@ class GenerationSettings:
             self._utility = get_utility(self.mbr["utility"], **self.mbr["utility_args"])
         return [r.text for r in mbr_select(groups, self._utility, include_self=self.mbr["include_self"])]
 
+    def saved_config(self):
+        """The ``GenerationConfig`` to save with the model: one a plain ``model.generate()`` runs. The harness
+        search's keys are left out (``generate`` alone refuses ``num_beam_groups > 1``; pass
+        ``custom_generate=harness_generate`` and them to get it back), and MBR's candidates become one draw."""
+        config = copy.deepcopy(self.config)
+        if self.search is not None:
+            config.num_beam_groups, config.diversity_penalty = 1, 0.0
+            for key in ("length_normalization", "coverage_penalty"):
+                if hasattr(config, key):
+                    delattr(config, key)
+        if self.mbr is not None:
+            config.num_return_sequences = 1
+        return config
+
     def generate_kwargs(self) -> dict:
         """Keyword arguments for ``model.generate``."""
         from transformers import LogitsProcessorList

@@ -62,6 +62,11 @@ def test_a_recipe_decodes_with_diverse_gnmt_beam_search(tmp_path, fresh_accelera
     assert metrics["validation/exact_match"] >= 0.5  # chance ≈ 0: the search decodes what the model learned
     lines = next((tmp_path / "run").glob("predictions_validation.*")).read_text().splitlines()
     assert len(lines) >= 40
+    # the saved model's generation config is one a plain generate() runs
+    import transformers
+
+    saved = transformers.GenerationConfig.from_pretrained(tmp_path / "run" / "model")
+    assert (saved.num_beams, saved.num_beam_groups or 1, getattr(saved, "coverage_penalty", None)) == (4, 1, None)
 
 
 def test_mbr_section_sets_the_candidates_and_is_checked():
