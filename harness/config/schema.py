@@ -256,8 +256,9 @@ def _check_search(section: dict, config, errors: list[str], requested, settings)
     if not any(section.get(k) is not None for k in ("diversity_penalty", "coverage_penalty", "length_normalization",
                                                     "num_beam_groups")):
         return
-    if not requested(section):
-        errors.append("generation.diversity_penalty: needs num_beam_groups > 1 (diverse beam search)")
+    if not requested(section):  # num_beam_groups: 1 / coverage_penalty: 0 alone change nothing
+        if section.get("diversity_penalty") is not None:
+            errors.append("generation.diversity_penalty: needs num_beam_groups > 1 (diverse beam search)")
         return
     if config.max_new_tokens is None:
         errors.append("generation.max_new_tokens: the harness beam search (num_beam_groups / length_normalization /"

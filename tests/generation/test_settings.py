@@ -24,6 +24,7 @@ def test_harness_search_keys_are_checked_with_the_place_named():
     assert errors_of({"num_beams": 4, "num_beam_groups": 2, "diversity_penalty": 0.5, "max_new_tokens": 5}) == []
     assert errors_of({"num_beams": 4, "diversity_penalty": 0.5, "max_new_tokens": 5}) == [
         "generation.diversity_penalty: needs num_beam_groups > 1 (diverse beam search)"]
+    assert errors_of({"num_beams": 4, "num_beam_groups": 1, "coverage_penalty": 0.0}) == []  # neutral values
     assert errors_of({"num_beams": 3, "num_beam_groups": 2, "max_new_tokens": 5})[0].startswith(
         "generation.num_beam_groups: num_beams (3) must split")
     assert errors_of({"num_beams": 4, "num_beam_groups": 2})[0].startswith("generation.max_new_tokens:")
