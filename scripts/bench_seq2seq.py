@@ -93,6 +93,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, help="training.num_epochs (default: the recipe's)")
     parser.add_argument("--rnn-hidden", type=int, help="model.hidden_size of the RNN variants (default: the recipe's)")
     parser.add_argument("--beams", type=int, help="generation.num_beams (default: the recipe's)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more recipe overrides for every run (recorded with the results)")
     parser.add_argument("--no-select", action="store_true",
                         help="evaluate validation only at the end (no per-epoch decoding): faster on a CPU")
     args = parser.parse_args()
@@ -112,6 +114,7 @@ def main() -> None:
             common.append(f"generation.num_beams={args.beams}")
         if args.no_select:
             common.append("training.eval_steps=1000000000")
+        common += args.override
         for seed in args.seeds:
             out = work / f"{variant}_{args.direction}_seed{seed}"
             metrics = run(recipe, [*common, f"seed={seed}"], out)
