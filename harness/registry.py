@@ -65,6 +65,9 @@ PROVIDERS: dict[str, tuple[str, ...]] = {
     "report": ("harness.models",),
 }
 SECTIONS = tuple(PROVIDERS)
+#: recipe sections checked as a whole by a module of a higher layer (the generation section's own keys: the
+#: harness beam search, MBR); the schema reaches it here, as it reaches components, so config imports nothing above
+SECTION_CHECKERS: dict[str, str] = {"generation": "harness.generation.settings"}
 ENTRY_POINT_GROUP = "harness.plugins"
 
 
@@ -201,10 +204,15 @@ def declare_family(module: str) -> None:
         _FAMILIES.append(module)
 
 
+def section_checker(section: str):
+    """The module that checks recipe section ``section`` as a whole (:data:`SECTION_CHECKERS`)."""
+    return importlib.import_module(SECTION_CHECKERS[section])
+
+
 def lazy_attributes(package: str, names: dict[str, str]):
-    """A module-level ``__getattr__`` (PEP 562) for a model package: each public name is imported from
-    ``package.<module>`` the first time it is used, so importing the package (to register its builders)
-    loads no modeling code."""
+    """A module-level ``__getattr__`` (PEP 562) for a package: each public name is imported from
+    ``package.<module>`` the first time it is used, so importing the package (a model package, to register its
+    builders; ``harness.generation``, to check a recipe) loads no heavy code."""
 
     def __getattr__(name: str):
         if name in names:

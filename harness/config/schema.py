@@ -250,13 +250,14 @@ _GENERATION_RANGES = {
 }
 
 
-def _check_search(section: dict, config, errors: list[str], requested, settings) -> None:
+def _check_search(section: dict, config, errors: list[str], generation) -> None:
     """The harness beam search's keys (``generation.num_beam_groups`` ...): a key that only that search reads
-    must come with a setting that asks for it, and the search's own checks pass."""
+    must come with a setting that asks for it, and the search's own checks pass (``generation``: the
+    section's checker module, :mod:`harness.generation.settings`)."""
     if not any(section.get(k) is not None for k in ("diversity_penalty", "coverage_penalty", "length_normalization",
                                                     "num_beam_groups")):
         return
-    if not requested(section):  # num_beam_groups: 1 / coverage_penalty: 0 alone change nothing
+    if not generation.search_requested(section):  # num_beam_groups: 1 / coverage_penalty: 0 alone change nothing
         if section.get("diversity_penalty") is not None:
             errors.append("generation.diversity_penalty: needs num_beam_groups > 1 (diverse beam search)")
         return
@@ -265,7 +266,7 @@ def _check_search(section: dict, config, errors: list[str], requested, settings)
                       " coverage_penalty) needs it")
         return
     try:
-        settings(section, config)
+        generation.search_settings(section, config)
     except ValueError as e:
         errors.append(f"generation.{e}")
 
@@ -280,10 +281,9 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
     args = dict(data)
     processors = args.pop("logits_processors", None) or []
     mbr = args.pop("mbr", None)
-    from harness.generation.settings import SEARCH_KEYS, mbr_settings, search_requested, search_settings
-
+    generation = registry.section_checker("generation")
     known = ({k for k in GenerationConfig().to_dict() if not k.startswith("_")} - {"transformers_version"}
-             | set(SEARCH_KEYS))
+             | set(generation.SEARCH_KEYS))
     # transformers 5 leaves unset fields None and fills them at generate time from these defaults
     filled = getattr(GenerationConfig, "_get_default_generation_params", dict)()
     types = {k: bool if isinstance(v, bool) else type(v) for k, v in filled.items() if isinstance(v, (bool, int, float))}
@@ -312,7 +312,7 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
     candidates: dict = {}
     if mbr is not None and len(errors) == before:
         try:
-            _, candidates = mbr_settings({**out, "mbr": mbr})
+            _, candidates = generation.mbr_settings({**out, "mbr": mbr})
         except ValueError as e:
             errors.append(f"generation.{e}")
     if len(errors) == before:
@@ -321,13 +321,14 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # transformers reports some bad values only as warnings
-                config = GenerationConfig(**{k: v for k, v in out.items() if k not in SEARCH_KEYS}, **candidates)
+                config = GenerationConfig(**{k: v for k, v in out.items() if k not in generation.SEARCH_KEYS},
+                                          **candidates)
                 config.validate(strict=True)
         except Exception as e:  # ValueError / UserWarning from transformers
             text = " ".join(line.strip(" -") for line in str(e).split("If you're using")[0].splitlines())
             errors.append(f"generation: {text.strip()}")
         else:
-            _check_search(out, config, errors, search_requested, search_settings)
+            _check_search(out, config, errors, generation)
     if not isinstance(processors, list):
         errors.append(f"generation.logits_processors: expected a list of component sections, got {processors!r}")
         processors = []

@@ -13,6 +13,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
+from harness.generation import TARGET_KEYS
+
 
 @torch.no_grad()
 def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | None, float | None]:
@@ -117,8 +119,6 @@ def perplexity(model, dataloader, accelerator, stateful: bool, shifted: bool = T
     return {"perplexity": float(np.exp(mean)), "loss": mean, "tokens": int(count.item())}
 
 
-#: batch keys that belong to the training target, not to what ``generate`` reads
-TARGET_KEYS = ("labels", "shift_labels", "decoder_input_ids", "decoder_attention_mask")
 
 
 @torch.no_grad()

@@ -13,7 +13,10 @@ A recipe lists it under ``generation.logits_processors``; every generative evalu
 ``model.generate``. (A module that registers a processor is imported here, eagerly, so the registry finds it.)
 """
 
-import importlib
+from harness import registry
+
+#: batch keys that belong to the training target, not to what ``generate`` reads
+TARGET_KEYS = ("labels", "shift_labels", "decoder_input_ids", "decoder_attention_mask")
 
 #: public name → its module; loaded on first use, so that checking a recipe's generation section
 #: (``harness.generation.settings``) does not import torch
@@ -21,12 +24,5 @@ _EXPORTS = {
     "constrained_viterbi": "constrained", "mbr_generate": "mbr", "mbr_select": "mbr", "BeamSearchSettings": "search",
     "beam_search": "search", "GenerationSettings": "settings", "build_generation": "settings",
 }
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"harness.generation.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module 'harness.generation' has no attribute {name!r}")
-
-
-__all__ = sorted(_EXPORTS)
+__getattr__ = registry.lazy_attributes(__name__, _EXPORTS)
+__all__ = ["TARGET_KEYS", *sorted(_EXPORTS)]

@@ -68,6 +68,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from harness.generation import TARGET_KEYS
+
 __all__ = [
     "MBRResult", "MBRGeneration", "Utility", "BLEUUtility", "ChrFUtility", "RougeLUtility", "EmbeddingUtility",
     "PairwiseUtility", "UTILITIES", "CANDIDATE_STRATEGIES", "get_utility", "utility_matrix", "expected_utilities",
@@ -543,7 +545,6 @@ CANDIDATE_STRATEGIES = ("sampling", "epsilon", "beam")
 _RESERVED = ("do_sample", "num_beams", "num_return_sequences")
 
 #: batch keys that belong to the training target, not to what ``generate`` reads (as the evaluation runner's)
-_TARGET_KEYS = ("labels", "shift_labels", "decoder_input_ids", "decoder_attention_mask")
 
 
 @dataclass
@@ -587,7 +588,7 @@ def _batches(tokenizer, inputs, batch_size: int, decoder_only: bool):
         if not isinstance(batch, Mapping):
             raise ValueError(f"inputs[{i}]: expected a string or a mapping of tensors, got {type(batch).__name__}")
         seen = True
-        yield {k: v for k, v in batch.items() if k not in _TARGET_KEYS}
+        yield {k: v for k, v in batch.items() if k not in TARGET_KEYS}
     if not seen:
         raise ValueError("inputs: no inputs")
 

@@ -126,7 +126,10 @@ def fit(recipe, out: Path) -> Fitted:
         "data/seconds": round(data_seconds, 3),
         "save/seconds": round(save_seconds, 3),
     })
-    how = ", ".join(f"{k} {v}" for k, v in (recipe.generation or {}).items() if k != "logits_processors" and v is not None)
+    from harness.generation.sampling import SAMPLING_FIELDS
+
+    shaping = ("do_sample", *SAMPLING_FIELDS)  # what the samples read of the section
+    how = ", ".join(f"{k} {v}" for k, v in (recipe.generation or {}).items() if k in shaping and v is not None)
     samples_section = ["", "## Samples", "", f"Five sentences sampled with seed {recipe.seed}{f' ({how})' if how else ''}:", ""]
     samples_section += [f"{i}. {' '.join(s)}" for i, s in enumerate(samples, start=1)]
     return Fitted(metrics, {k: v for k, v in run_info.items() if v is not None}, [samples_section])
