@@ -40,6 +40,9 @@ commands:
   harness validate RECIPE|FOLDER ...            check recipes without reading data or weights
   harness recipes                               list the shipped recipes; `harness recipes copy NAME DEST`
   harness leaderboard --recipe R --runs-dir D   every GLUE task → glue_submission.zip + leaderboard.md
+  harness leaderboard --benchmark superglue --recipes recipes/superglue --runs-dir D
+                                                every SuperGLUE task (+ AX-b/AX-g) → superglue_submission.zip
+  harness push RUN_DIR --repo NS/NAME           upload a run (model, code, recipe, metrics, card) to the Hub
   accelerate launch --quiet harness/run.py RECIPE [...]   the same as `harness train`, launched by Accelerate
 
 {OVERRIDES_HELP}"""
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     p = argparse.ArgumentParser(prog="harness", description=DESCRIPTION, epilog=EPILOG, formatter_class=raw)
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,validate,recipes,leaderboard}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,eval,validate,recipes,leaderboard,push}")
     for name, help_ in (("train", "train a recipe, evaluate it, write the report"),
                         ("eval", "evaluate a saved model (model.path=DIR, default output_dir/model)")):
         sp = sub.add_parser(name, help=help_, description=help_, epilog=OVERRIDES_HELP, formatter_class=raw)
@@ -71,7 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
     # listed here for `harness --help`; main() hands its arguments to the leaderboard's own parser
     sub.add_parser("leaderboard", add_help=False,
-                   help="train a GLUE recipe on every GLUE task; write glue_submission.zip and leaderboard.md")
+                   help="train a GLUE recipe on every GLUE task (--benchmark superglue: SuperGLUE); write the "
+                   "submission and leaderboard.md")
+    sub.add_parser("push", add_help=False,  # harness/hub/push.py has its own parser
+                   help="upload a run to the Hugging Face Hub with a model card (or --to-folder DIR)")
     return p
 
 
@@ -167,13 +173,31 @@ def validate_many(args: list[str], debug: bool = False) -> int:
     return 2 if failed else 0
 
 
+def _benchmark(args: list[str]) -> tuple[str, list[str]]:
+    """``--benchmark glue|superglue`` (default glue) taken out of the leaderboard's arguments."""
+    for i, a in enumerate(args):
+        if a == "--benchmark" or a.startswith("--benchmark="):
+            value = a.split("=", 1)[1] if "=" in a else (args[i + 1] if i + 1 < len(args) else "")
+            if value not in ("glue", "superglue"):
+                print(f"error: leaderboard --benchmark: expected glue or superglue, got {value!r}", file=sys.stderr)
+                raise SystemExit(2)
+            return value, args[:i] + args[i + (1 if "=" in a else 2):]
+    return "glue", args
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((i for i, a in enumerate(argv) if a != "--debug"), None)
     if first is not None and argv[first] == "leaderboard":
-        from harness.workflows import glue_leaderboard
+        from harness.workflows import glue_leaderboard, superglue_leaderboard
 
-        return glue_leaderboard.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
+        rest = argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else [])
+        benchmark, rest = _benchmark(rest)
+        return (superglue_leaderboard if benchmark == "superglue" else glue_leaderboard).main(rest)
+    if first is not None and argv[first] == "push":
+        from harness.hub import push
+
+        return push.main(argv[first + 1 :] + (["--debug"] if "--debug" in argv[:first] else []))
     args = _parser().parse_args(argv)
     debug = getattr(args, "debug", False)
     if getattr(args, "trust_remote_code", False):

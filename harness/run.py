@@ -366,7 +366,12 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     with run_dir(recipe) as folder:
         for note in folder.notes:
             print(note, file=sys.stderr)
-        return _train(recipe, recipe_path, folder, t_start)
+        report_path = _train(recipe, recipe_path, folder, t_start)
+    if recipe.hub.push_to_hub and is_main_process():  # the recipe's hub: section, once the run is complete
+        from harness.hub.push import push_after_training
+
+        push_after_training(recipe.hub, recipe.output_dir)
+    return report_path
 
 
 def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:

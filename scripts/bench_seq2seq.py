@@ -10,6 +10,7 @@ Variants (``--variants``; default all):
 * ``none``: the recurrent encoder-decoder without attention (``bahdanau_multi30k.yaml model.attention=none``);
 * ``bahdanau``: pre-attention (``recipes/seq2seq/bahdanau_multi30k.yaml``);
 * ``luong``: post-attention, general score, input feeding (the same recipe, ``model.attention=luong``);
+* ``luong_deep``: the same with the deep output (the output layer also reads the previous token's embedding);
 * ``bahdanau_ss``: Bahdanau with scheduled sampling (``bahdanau_multi30k_scheduled_sampling.yaml``);
 * ``bahdanau_pf``: Bahdanau with professor forcing (``bahdanau_multi30k_professor_forcing.yaml``);
 * ``transformer``: the from-scratch Transformer encoder-decoder (``recipes/transformer/transformer_multi30k.yaml``).
@@ -39,6 +40,8 @@ VARIANTS = {
     "bahdanau": ("recipes/seq2seq/bahdanau_multi30k.yaml", []),
     "luong": ("recipes/seq2seq/bahdanau_multi30k.yaml", ["model.attention=luong", "model.luong_score=general",
                                                          "model.input_feeding=true"]),
+    "luong_deep": ("recipes/seq2seq/bahdanau_multi30k.yaml", ["model.attention=luong", "model.luong_score=general",
+                                                              "model.input_feeding=true", "model.deep_output=true"]),
     "bahdanau_ss": ("recipes/seq2seq/bahdanau_multi30k_scheduled_sampling.yaml", []),
     "bahdanau_pf": ("recipes/seq2seq/bahdanau_multi30k_professor_forcing.yaml", []),
     "transformer": ("recipes/transformer/transformer_multi30k.yaml", []),

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import tiny_yaml
+from testkit import tiny_yaml
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
        "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -87,7 +87,7 @@ def test_validate_applies_overrides_to_each_recipe(tmp_path, good, bad):
     assert error_lines(r.stderr) == [f"error: {good}: invalid recipe:", f"error: {bad}: invalid recipe:"]
     problems = [line.strip() for line in r.stderr.splitlines() if not line.startswith("error:")]
     optimizer = ("optimizer.component: unknown optimizer component 'adam' (did you mean 'adamw'?); "
-                 "registered: adamw, sgd")
+                 "registered: adamw, adamw_layerwise, sgd")
     assert problems == [optimizer, "training.lrr: unknown key (did you mean 'lr'?)", optimizer]
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import yaml
-from conftest import REPO, reset_accelerate
+from testkit import REPO, reset_accelerate
 
 from harness.cli import main
 from harness.errors import HarnessError

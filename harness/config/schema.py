@@ -1,6 +1,6 @@
 """Recipe schema and validation, before any data or weights are touched.
 
-Fixed sections (``training``, ``evaluation``, ``tracking``) are dataclasses. Component sections name a
+Fixed sections (``training``, ``evaluation``, ``tracking``, ``hub``) are dataclasses. Component sections name a
 registered component (:mod:`harness.registry`) and are checked against its signature:
 
 * ``data``, ``model`` (required); ``optimizer`` (default ``adamw``), ``scheduler`` (default ``linear``);
@@ -80,6 +80,17 @@ class TrackingConfig:
 
 
 @dataclass
+class HubConfig:
+    """Push the finished run to the Hugging Face Hub (``harness push``), as the HF Trainer's keys of these names."""
+
+    push_to_hub: bool = False
+    hub_model_id: str | None = None  # NAMESPACE/NAME (or NAME: the token's user)
+    hub_private_repo: bool = False  # create the repo private
+    hub_revision: str | None = None  # a branch (created if needed); default main
+    hub_commit_message: str | None = None
+
+
+@dataclass
 class RecipeSchema:
     output_dir: str
     data: dict
@@ -87,6 +98,7 @@ class RecipeSchema:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
     optimizer: dict | None = None
     scheduler: dict | None = None
     loss: dict | None = None
@@ -130,6 +142,7 @@ class Recipe:
     step: Spec | None = None
     callbacks: list[Spec] = field(default_factory=list)
     generation: dict | None = None  # GenerationConfig fields and "logits_processors": [Spec, ...]
+    hub: HubConfig = field(default_factory=HubConfig)  # push at the end of training (harness.hub.push)
 
 
 # ---------------------------------------------------------------- keys people bring from elsewhere
@@ -149,7 +162,8 @@ for _hf, _ours in {
     "greater_is_better": "evaluation.greater_is_better", "report_to": "tracking.report_to",
     "label_smoothing_factor": "loss: {component: cross_entropy, label_smoothing: ...}",
     "eval_strategy": "training.eval_steps (null: every epoch)", "save_strategy": "training.save_steps",
-    "torch_compile": "training.compile", "push_to_hub": None, "hub_model_id": None, "seed": "seed (top level)", "output_dir": "output_dir (top level)",
+    "torch_compile": "training.compile", "push_to_hub": "hub.push_to_hub", "hub_model_id": "hub.hub_model_id",
+    "hub_private_repo": "hub.hub_private_repo", "hub_revision": "hub.hub_revision", "seed": "seed (top level)", "output_dir": "output_dir (top level)",
 }.items():
     for _section in ("training", "evaluation", "tracking", ""):
         _path = f"{_section}.{_hf}" if _section else _hf
@@ -401,6 +415,19 @@ def check_output_dir(output_dir: str, errors: list[str]) -> None:
         errors.append(f"output_dir: {output_dir} is a file, not a folder")
 
 
+def check_hub(hub: HubConfig, errors: list[str]) -> None:
+    if hub.push_to_hub and not hub.hub_model_id:
+        errors.append("hub.hub_model_id: hub.push_to_hub is true but no repo is named; set hub.hub_model_id: "
+                      "NAMESPACE/NAME")
+    if isinstance(hub.hub_model_id, str):
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(hub.hub_model_id)
+        except HFValidationError as e:
+            errors.append(f"hub.hub_model_id: {hub.hub_model_id!r} is not a valid Hub repo id ({e})")
+
+
 def check_remote_code(model: dict | None, errors: list[str]) -> None:
     """``trust_remote_code: true`` runs Python code shipped with a checkpoint; a recipe alone may not turn it
     on (a recipe or checkpoint must never run code): the person launching the run says so too."""
@@ -479,6 +506,8 @@ def validate(raw: dict) -> Recipe:
             check_ranges(top.training, errors)
         if isinstance(top.output_dir, str):
             check_output_dir(top.output_dir, errors)
+        if isinstance(top.hub, HubConfig):
+            check_hub(top.hub, errors)
         if data is not None and isinstance(top.evaluation, EvaluationConfig):
             check_metric_for_best(top.evaluation, data, errors)
         if model is not None and isinstance(top.training, TrainingConfig):
@@ -506,4 +535,5 @@ def validate(raw: dict) -> Recipe:
         step=sections["step"],
         callbacks=[c for c in callback_specs if c is not None],
         generation=generation,
+        hub=top.hub,
     )

@@ -4,4 +4,4 @@ Importing this package registers the built-in ones (``@register("data", name)`` 
 ``glue``, ``text_classification``, ``synthetic_classification``, ``lm_text``, ``mlm_text``, ``conll_ner``, ``translation``, ``text_to_text``.
 """
 
-from harness.data import files, glue, lm, mlm, ner, seq2seq, synthetic  # noqa: F401  (registers the components)
+from harness.data import files, glue, lm, mlm, ner, pairs, seq2seq, superglue, synthetic  # noqa: F401  (registers the components)

@@ -6,9 +6,11 @@ with a :class:`~harness.losses.base.Loss` subclass decorated ``@register("loss",
 it here.
 """
 
-from harness.losses import cross_entropy, model_output
+from harness.losses import (batch_all_triplet, batch_hard_triplet, contrastive, cosine_similarity,
+                            cross_entropy, model_output, multiple_negatives_ranking, triplet)
 from harness.losses.base import Loss
 from harness.losses.cross_entropy import CrossEntropyLoss
 from harness.losses.model_output import ModelOutputLoss
 
-__all__ = ["Loss", "ModelOutputLoss", "CrossEntropyLoss", "cross_entropy", "model_output"]
+__all__ = ["Loss", "ModelOutputLoss", "CrossEntropyLoss", "cross_entropy", "model_output", "batch_all_triplet",
+           "batch_hard_triplet", "contrastive", "cosine_similarity", "multiple_negatives_ranking", "triplet"]

@@ -7,4 +7,4 @@ Importing this package registers every built-in model family — its recipe buil
 ``__init__``, and one line here.
 """
 
-from harness.models import bert, ngram, pretrained, rnn, rnn_seq2seq, rnn_tagger, transformer  # noqa: F401  (register the families)
+from harness.models import bert, ngram, pretrained, rnn, rnn_seq2seq, rnn_tagger, siamese, span_classifier, transformer  # noqa: F401  (register the families)

@@ -287,10 +287,11 @@ def load_saved(path: str | Path, task: Task):
     auto = getattr(transformers, task.auto_model_class)
     tokenizer = AutoTokenizer.from_pretrained(path)
     adapter = path / "adapter_config.json"
-    if adapter.is_file():
+    bottleneck = path / "bottleneck_config.json"  # bottleneck adapters / AdapterFusion (harness.modules.adapters)
+    if adapter.is_file() or bottleneck.is_file():
         from peft import PeftModel
 
-        base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
+        base_name = json.loads((adapter if adapter.is_file() else bottleneck).read_text())["base_model_name_or_path"]
         info = task.info
         # transformers knows sequence-level problem types only; a tagger's head has none
         problem = info.problem_type if info.problem_type in (CLASSIFICATION, REGRESSION) else None
@@ -315,11 +316,16 @@ def load_saved(path: str | Path, task: Task):
         if rows:  # trained with case_features: the adapter holds the grown token-type embeddings
             _grow_token_types(base, rows)
             base.config.harness_case_features = True
+        if not adapter.is_file():
+            from harness.modules.adapters import BottleneckModel
+
+            return BottleneckModel.from_pretrained(base, path), tokenizer
         import warnings
 
         with warnings.catch_warnings():  # PEFT calls transformers' deprecated is_gradient_checkpointing
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             return PeftModel.from_pretrained(base, path), tokenizer
     if not (path / "config.json").is_file():
-        raise HarnessError(f"model.path: {path} holds neither a model (config.json) nor an adapter (adapter_config.json)")
+        raise HarnessError(f"model.path: {path} holds neither a model (config.json) nor an adapter (adapter_config.json, "
+                           "bottleneck_config.json)")
     return auto.from_pretrained(path), tokenizer

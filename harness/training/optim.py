@@ -57,8 +57,11 @@ def sgd(params, lr: float, momentum: float = 0.0, nesterov: bool = False, dampen
 
 
 def build_optimizer(model: torch.nn.Module, spec: dict, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """The recipe's optimizer over the model's trainable parameters."""
-    return registry.build("optimizer", spec, params=parameter_groups(model, weight_decay), lr=lr)
+    """The recipe's optimizer over the model's trainable parameters; a component that declares ``model`` /
+    ``weight_decay`` among its runner arguments gets them too (to form its own groups: layer-wise lrs)."""
+    wants = registry.entry("optimizer", spec["component"]).runner_args
+    extra = {k: v for k, v in (("model", model), ("weight_decay", weight_decay)) if k in wants}
+    return registry.build("optimizer", spec, params=parameter_groups(model, weight_decay), lr=lr, **extra)
 
 
 def describe(optimizer: torch.optim.Optimizer) -> str:

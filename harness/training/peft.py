@@ -3,7 +3,9 @@
 PEFT does the work; this registers the methods a recipe may name (section ``peft``; the recipe's other
 keys are checked against the method's PEFT config class), picks the task type, and makes sure every
 module that was freshly initialised when the checkpoint was loaded (the classification head, and a pooler
-the checkpoint lacks) is trained and saved with the adapter, not left frozen at random values.
+the checkpoint lacks) is trained and saved with the adapter, not left frozen at random values. A registered
+method object with an ``apply`` method is one of our own (bottleneck adapters and AdapterFusion:
+:mod:`harness.training.adapters`) and wraps the model itself.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from harness import registry
 class PeftMethod:
     """A PEFT method by its config class's name in the ``peft`` package."""
 
-    def __init__(self, config_name: str):
+    def __init__(self, config_name: str, **defaults):
         self.config_name = config_name
+        self.defaults = defaults  # settings the method name implies (dora: use_dora=True); the recipe may not undo them
 
     def config_class(self):
         import peft
@@ -25,6 +28,7 @@ class PeftMethod:
 
 for _method, _config in {"lora": "LoraConfig", "ia3": "IA3Config", "loha": "LoHaConfig", "lokr": "LoKrConfig"}.items():
     registry.register("peft", _method)(PeftMethod(_config))
+registry.register("peft", "dora")(PeftMethod("LoraConfig", use_dora=True))  # LoRA with weight-decomposed updates
 
 _TASK_TYPES = {
     "AutoModelForSequenceClassification": "SEQ_CLS",
@@ -47,9 +51,16 @@ def apply_peft(model, spec: dict, auto_model_class: str):
     args = dict(spec)
     method = args.pop("method")
     new_modules = list(getattr(model, "harness_new_modules", []))
+    target = registry.resolve("peft", method)
+    if hasattr(target, "apply"):  # a method of our own (bottleneck adapters: harness.training.adapters)
+        return target.apply(model, args, new_modules)
+    for key, value in target.defaults.items():
+        if args.setdefault(key, value) != value:
+            raise HarnessError(f"peft.{key}: method {method!r} always sets {key}={value!r}; remove the key "
+                               "or pick another method")
     if new_modules:
         args["modules_to_save"] = sorted(set(args.get("modules_to_save") or []) | set(new_modules))
-    config = registry.resolve("peft", method).config_class()(task_type=_TASK_TYPES.get(auto_model_class), **args)
+    config = target.config_class()(task_type=_TASK_TYPES.get(auto_model_class), **args)
     import warnings
 
     with warnings.catch_warnings():  # PEFT calls transformers' deprecated is_gradient_checkpointing

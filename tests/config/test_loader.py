@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import TINY_RECIPE, tiny_yaml
+from testkit import TINY_RECIPE, tiny_yaml
 
 from harness.config.loader import apply_overrides, deep_merge, interpolate, load_recipe, parse_override, read_yaml
 from harness.errors import RecipeError

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import TINY_RECIPE, tiny_recipe
+from testkit import TINY_RECIPE, tiny_recipe
 from harness.config.loader import load_recipe
 from harness.config.schema import Recipe, TrainingConfig, validate
 from harness.errors import RecipeError
@@ -358,7 +358,8 @@ def test_peft_lora_validates_and_coerces():
 
 def test_peft_unknown_method():
     assert one_error(recipe(peft={"method": "loar", "r": 4})) == (
-        "peft.method: expected one of ['ia3', 'loha', 'lokr', 'lora'], got 'loar' (did you mean 'lora'?)"
+        "peft.method: expected one of ['adapter_fusion', 'dora', 'houlsby', 'ia3', 'loha', 'lokr', 'lora', 'pfeiffer'], "
+        "got 'loar' (did you mean 'lora'?)"
     )
 
 

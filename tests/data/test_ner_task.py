@@ -13,7 +13,7 @@ import torch
 import yaml
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from conftest import run_harness
+from testkit import run_harness
 from harness.data.ner import TaggingCollator, case_class, conll_ner, ordered_labels
 from harness.errors import DataError
 from harness.generation import constrained_viterbi

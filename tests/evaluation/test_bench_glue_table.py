@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import load_script
+from testkit import load_script
 
 
 def test_table_from_finished_runs(tmp_path):

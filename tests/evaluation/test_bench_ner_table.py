@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import load_script
+from testkit import load_script
 
 
 def test_table_from_finished_runs(tmp_path):

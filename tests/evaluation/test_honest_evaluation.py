@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from conftest import one_error, reset_accelerate
+from testkit import one_error, reset_accelerate
 
 from harness.cli import main
 from harness.data.base import ClassificationTask, TaskInfo

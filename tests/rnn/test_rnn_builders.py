@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_harness
+from testkit import run_harness
 from datasets import Dataset, DatasetDict
 from transformers import (
     AutoModelForCausalLM,

@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from conftest import REPO
+from testkit import REPO
 
 from harness.models.rnn import RNNConfig, RNNForCausalLM, RNNModel
 from harness.models.rnn.diagnostics import gradient_norms, plot_gradient_norms

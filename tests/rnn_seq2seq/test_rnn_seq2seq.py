@@ -10,19 +10,21 @@ import pytest
 import torch
 import transformers
 import yaml
-from conftest import reset_accelerate
+from testkit import reset_accelerate
 
 from harness.cli import main
 from harness.models.rnn_seq2seq.configuration_rnn_seq2seq import RNNSeq2SeqConfig
 from harness.models.rnn_seq2seq.modeling_rnn_seq2seq import RNNSeq2SeqForConditionalGeneration, Seq2SeqRNNState
 
 VARIANTS = [("none", "general", "gru"), ("bahdanau", "general", "lstm"), ("luong", "dot", "gru"),
-            ("luong", "general", "lstm"), ("luong", "concat", "gru")]
+            ("luong", "general", "lstm"), ("luong", "concat", "gru"), ("luong", "general", "gru", "deep_output")]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def model(attention, score, cell, **kw):
+def model(attention, score, cell, *flags, **kw):
+    """``flags``: boolean config fields set true (``deep_output``)."""
     torch.manual_seed(0)
+    kw.update(dict.fromkeys(flags, True))
     config = RNNSeq2SeqConfig(vocab_size=30, embedding_size=8, hidden_size=12, cell=cell, attention=attention,
                               luong_score=score, dropout=0.0, pad_token_id=0, bos_token_id=1, eos_token_id=2,
                               decoder_start_token_id=1, encoder_layers=2, decoder_layers=2, **kw)
@@ -76,6 +78,18 @@ def test_generate_greedy_beam_and_the_auto_round_trip(tmp_path, variant):
     loaded = transformers.AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
     assert type(loaded) is RNNSeq2SeqForConditionalGeneration
     assert torch.equal(loaded.generate(ids, attention_mask=mask, max_new_tokens=6, do_sample=False), greedy)
+
+
+def test_luong_deep_output_reads_the_attentional_vector_and_the_previous_token():
+    m = model("luong", "general", "gru", "deep_output")
+    assert m.decoder.readout_size == 12 + 8 and m.output.in_features == 20  # [h̃_t; e_t]
+    ids, mask, labels = inputs()
+    decoder_ids = m.prepare_decoder_input_ids_from_labels(labels)
+    encoded = m.get_encoder()(ids, mask)
+    out = m.decoder(m.encoder.embeddings, decoder_ids, encoded.last_hidden_state, mask.bool(),
+                    m.decoder.initial_state(encoded.pooler_output))
+    torch.testing.assert_close(out.readout[..., 12:], m.encoder.embeddings(decoder_ids))
+    assert torch.equal(out.state.feed, out.readout[:, -1, :12])  # input feeding carries h̃_t only
 
 
 def test_padding_does_not_change_a_row():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, one_error, recipe_file, reset_accelerate
+from testkit import REPO, one_error, recipe_file, reset_accelerate
 
 from harness.cli import main
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import REPO, TRAIN, child_env, one_error, recipe_file
+from testkit import REPO, TRAIN, child_env, one_error, recipe_file
 
 from harness.cli import main
 from harness.config.schema import TrainingConfig

@@ -5,7 +5,7 @@ folder untouched. (Issue 12's probe, "refused at validation" group.)"""
 from __future__ import annotations
 
 import pytest
-from conftest import one_error, recipe_file, unchanged
+from testkit import one_error, recipe_file, unchanged
 
 from harness.cli import main
 
@@ -172,7 +172,7 @@ def test_no_value_anywhere_makes_validation_crash():
     """Wrong types everywhere: validation answers with a RecipeError (or accepts), never a raw exception."""
     import dataclasses
 
-    from conftest import tiny_recipe
+    from testkit import tiny_recipe
 
     from harness.config.schema import EvaluationConfig, TrackingConfig, TrainingConfig, validate
     from harness.errors import RecipeError

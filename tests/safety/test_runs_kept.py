@@ -11,7 +11,7 @@ import socket
 
 import pytest
 import yaml
-from conftest import TRAIN, metrics, one_error, recipe_file, reset_accelerate, unchanged
+from testkit import TRAIN, metrics, one_error, recipe_file, reset_accelerate, unchanged
 
 from harness.cli import main
 

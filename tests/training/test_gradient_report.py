@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import run_harness
+from testkit import run_harness
 from datasets import Dataset, DatasetDict
 
 from harness.models.rnn import RNNConfig, RNNForCausalLM, RNNForSequenceClassification, RNNModel

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import yaml
-from conftest import run_harness
+from testkit import run_harness
 from datasets import Dataset, DatasetDict
 from safetensors.torch import load_file
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 import yaml
-from conftest import REPO, run_harness
+from testkit import REPO, run_harness
 from safetensors.torch import load_file
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]

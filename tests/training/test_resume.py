@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, child_env, run_harness
+from testkit import REPO, child_env, run_harness
 from safetensors.torch import load_file
 
 TIMING = ("seconds", "tokens_per_second", "wall_seconds")

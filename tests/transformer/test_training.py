@@ -13,7 +13,7 @@ import pytest
 import torch
 import transformers
 import yaml
-from conftest import one_error, reset_accelerate, run_harness
+from testkit import one_error, reset_accelerate, run_harness
 
 from harness.cli import main
 from harness.data.lm import pack_blocks, sliding_windows

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import load_script
+from testkit import load_script
 
 from harness.data.glue import glue
 from harness.evaluation.glue_submission import (

@@ -7,6 +7,7 @@ Recipe::
       cell: gru
       attention: bahdanau      # none | bahdanau (pre-attention) | luong (post-attention)
       luong_score: general     # dot | general | concat (luong only)
+      deep_output: false       # luong only: the output layer also reads the previous token's embedding
       professor_forcing: false # true: a free-running pass and a discriminator (Lamb et al. 2016)
       tokenizer: bpe
 """
@@ -33,6 +34,7 @@ def rnn_seq2seq(
     attention: Literal["none", "bahdanau", "luong"] = "bahdanau",
     luong_score: Literal["dot", "general", "concat"] = "general",
     input_feeding: bool = True,
+    deep_output: bool = False,
     attention_size: int | None = None,
     dropout: float = 0.3,
     tie_word_embeddings: bool = False,
@@ -56,7 +58,7 @@ def rnn_seq2seq(
     config = RNNSeq2SeqConfig(
         vocab_size=len(tok), embedding_size=embedding_size, hidden_size=hidden_size, encoder_layers=encoder_layers,
         decoder_layers=decoder_layers, cell=cell, bidirectional=bidirectional, attention=attention,
-        luong_score=luong_score, input_feeding=input_feeding, attention_size=attention_size, dropout=dropout,
+        luong_score=luong_score, input_feeding=input_feeding, deep_output=deep_output, attention_size=attention_size, dropout=dropout,
         tie_word_embeddings=tie_word_embeddings, init_range=init_range, professor_forcing=professor_forcing,
         professor_forcing_weight=professor_forcing_weight, discriminator_hidden_size=discriminator_hidden_size,
         pad_token_id=tok.pad_token_id,

@@ -27,7 +27,9 @@ class RNNSeq2SeqConfig(PretrainedConfig):
             (additive attention from the previous decoder state, before the recurrent step, its context fed into
             the step) or ``luong`` (the recurrent step first, then attention on its output; ``luong_score``:
             ``dot``, ``general`` or ``concat``; ``input_feeding``: the previous attentional vector is fed to the
-            next step).
+            next step; ``deep_output``: the output layer reads ``[h̃_t; e_t]``, the attentional vector and the
+            previous token's embedding, as Bahdanau's readout ``[s_t; c_t; e_t]`` reads it — Pascanu et al. 2014's
+            deep output; false: Luong et al.'s ``h̃_t`` alone).
         attention_size: width of the additive (``bahdanau`` / ``concat``) score layer.
         dropout: dropout on embeddings, between layers and before the output layer.
         tie_word_embeddings: the output layer's matrix is the embedding (needs ``embedding_size`` wide readout:
@@ -56,6 +58,7 @@ class RNNSeq2SeqConfig(PretrainedConfig):
     attention: str = "bahdanau"
     luong_score: str = "general"
     input_feeding: bool = True
+    deep_output: bool = False
     attention_size: int | None = None
     dropout: float = 0.3
     tie_word_embeddings: bool = False
@@ -99,7 +102,7 @@ class RNNSeq2SeqConfig(PretrainedConfig):
         weight = self.professor_forcing_weight
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ValueError(f"RNNSeq2SeqConfig.professor_forcing_weight must be a number >= 0, got {weight!r}")
-        for name in ("bidirectional", "input_feeding", "tie_word_embeddings", "use_cache", "professor_forcing"):
+        for name in ("bidirectional", "input_feeding", "deep_output", "tie_word_embeddings", "use_cache", "professor_forcing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"RNNSeq2SeqConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if not self.is_encoder_decoder:

@@ -187,7 +187,7 @@ class RNNDecoder(nn.Module):
                 self.concat = nn.Linear(2 * H, A)  # W_a
                 self.score = nn.Linear(A, 1, bias=False)  # v
             self.combine = nn.Linear(2 * H, H, bias=False)  # W_c
-            readout = H
+            readout = H + (E if config.deep_output else 0)
         else:
             readout = H
         self.readout_size = readout
@@ -250,8 +250,9 @@ class RNNDecoder(nn.Module):
                     pair = torch.cat([s.unsqueeze(1).expand_as(projected), projected], -1)  # (B, S, 2H)
                     scores = self.score(torch.tanh(self.concat(pair))).squeeze(-1)
                 context, weights = self._attend(scores, projected, memory_mask)  # (B, H)
-                readout = torch.tanh(self.combine(torch.cat([context, s], -1)))  # h̃_t
-                feed = readout if feed is not None else None
+                attentional = torch.tanh(self.combine(torch.cat([context, s], -1)))  # h̃_t
+                feed = attentional if feed is not None else None
+                readout = torch.cat([attentional, e], -1) if self.config.deep_output else attentional  # [h̃_t; e_t]
             else:
                 out, rnn_state = self.rnn(e.unsqueeze(1), rnn_state)
                 s = out.squeeze(1)
