@@ -45,8 +45,9 @@ def apply_peft(model, spec: dict, auto_model_class: str):
 
     if not getattr(model, "name_or_path", ""):
         raise HarnessError(
-            "peft: the model was built from scratch, so there is no pretrained base to reload an adapter onto; "
-            "use a pretrained model component (e.g. pretrained_classifier) or remove the peft section"
+            f"peft: the model ({type(model).__name__}) has no checkpoint path to reload an adapter onto (built from "
+            "scratch, or a wrapper such as the siamese bi-encoder that PEFT runs do not support yet); use a "
+            "pretrained model component (e.g. pretrained_classifier) or remove the peft section"
         )
     args = dict(spec)
     method = args.pop("method")

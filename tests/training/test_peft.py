@@ -46,3 +46,16 @@ def test_lora_adapter_and_head_round_trip_in_a_fresh_process(write_recipe, tmp_p
     for key, value in again.items():
         assert value == pytest.approx(metrics[key], abs=1e-6), key
     assert (out / "eval" / "predictions_test.tsv").read_text() == (out / "predictions_test.tsv").read_text()
+
+
+def test_a_model_without_a_checkpoint_path_is_refused_by_name():
+    import torch
+
+    from harness.errors import HarnessError
+    from harness.training.peft import apply_peft
+
+    class Scratch(torch.nn.Module):
+        name_or_path = ""
+
+    with pytest.raises(HarnessError, match=r"peft: the model \(Scratch\) has no checkpoint path"):
+        apply_peft(Scratch(), {"method": "lora", "r": 4}, "AutoModelForSequenceClassification")
