@@ -39,7 +39,6 @@ SuperGLUE server expects (:data:`SERVER_LABELS`); MultiRC's index is ``paragraph
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -52,8 +51,9 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from harness.data.base import CLASSIFICATION, ClassificationTask, TaskInfo, labelled, training_data_required
+from harness.data.files import read_rows
 from harness.errors import DataError, RecipeError, where
-from harness.io import atomic_write_text, read_text
+from harness.io import atomic_write_text
 from harness.registry import register
 
 log = logging.getLogger(__name__)
@@ -179,18 +179,9 @@ class _Row:
 
 
 def read_jsonl(path: Path) -> Iterator[_Row]:
-    """Every non-blank line of a JSON Lines file as a checked :class:`_Row` (a line that is not a JSON object:
-    DataError with ``file:line``)."""
-    text = read_text(path)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{where(str(path), number)}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(record, dict):
-            raise DataError(f"{where(str(path), number)}: expected a JSON object, found {type(record).__name__}")
+    """Every non-blank line of a JSON Lines file as a checked :class:`_Row` (read by
+    :func:`harness.data.files.read_rows`: a line that is not a JSON object is a DataError with ``file:line``)."""
+    for number, record in read_rows(path):
         yield _Row(record, path, number)
 
 

@@ -15,7 +15,6 @@ files and the zip, and checking them.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -27,7 +26,6 @@ from harness.data.superglue import SERVER_LABELS, SUBMISSION_FILES
 from harness.errors import DataError
 
 ZIP_NAME = "superglue_submission.zip"
-HEADER = "index\tprediction"
 #: file name -> the task key (every file the server takes, in the leaderboard's order)
 FILE_TASKS = {fname: key for key, fname in SUBMISSION_FILES.items()}
 
@@ -36,23 +34,6 @@ def legal_labels(fname: str) -> list | None:
     """The labels the server accepts in a file (None: ReCoRD's free answer text)."""
     key = FILE_TASKS[fname]
     return None if key == "record" else list(SERVER_LABELS[key])
-
-
-def read_predictions(path: Path) -> list[tuple[str, str]]:
-    """``predictions_<split>.tsv`` → [(index, prediction), ...]."""
-    rows = []
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header != HEADER.split("\t"):
-            raise DataError(f"{path}:1: expected the header 'index<TAB>prediction', found {header!r}")
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != 2:
-                raise DataError(f"{path}:{reader.line_num}: expected 2 tab-separated fields, found {len(row)}")
-            rows.append((row[0], row[1]))
-    return rows
 
 
 def _label(fname: str, raw: str, place: str):

@@ -14,25 +14,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from harness.losses.base import Loss
-from harness.losses.batch_hard_triplet import mining_inputs
-from harness.losses.embeddings import check_distance, distance_matrix, embed_columns
+from harness.losses.batch_hard_triplet import MiningTripletLoss
+from harness.losses.embeddings import distance_matrix
 from harness.registry import register
 
 
 @register("loss", "batch_all_triplet")
-class BatchAllTripletLoss(Loss):
-    def __init__(self, margin: float = 5.0, distance: str = "euclidean"):
-        super().__init__()
-        if not margin >= 0:
-            raise ValueError(f"margin: expected a number >= 0, got {margin}")
-        self.margin = float(margin)
-        self.distance = check_distance(distance)
-
-    def forward(self, model, batch: dict, **model_kwargs):
-        embeddings = embed_columns(model, batch, "batch_all_triplet", columns=(1, 2, 3))
-        x, labels = mining_inputs(embeddings, batch, "batch_all_triplet")
-        return self.compute(x, labels), {"embeddings": embeddings}
+class BatchAllTripletLoss(MiningTripletLoss):
+    name = "batch_all_triplet"
 
     def compute(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         d = distance_matrix(x, x, self.distance)  # (N, N)

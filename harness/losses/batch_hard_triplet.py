@@ -37,8 +37,12 @@ def mining_inputs(embeddings: list[torch.Tensor], batch: dict, loss_name: str) -
     return torch.cat(embeddings), torch.cat(labels)
 
 
-@register("loss", "batch_hard_triplet")
-class BatchHardTripletLoss(Loss):
+class MiningTripletLoss(Loss):
+    """What the mining triplet losses share: margin and distance, the texts embedded and the labels to mine over;
+    a subclass (its registry ``name``) writes ``compute(x, labels)``."""
+
+    name: str
+
     def __init__(self, margin: float = 5.0, distance: str = "euclidean"):
         super().__init__()
         if not margin >= 0:
@@ -47,9 +51,14 @@ class BatchHardTripletLoss(Loss):
         self.distance = check_distance(distance)
 
     def forward(self, model, batch: dict, **model_kwargs):
-        embeddings = embed_columns(model, batch, "batch_hard_triplet", columns=(1, 2, 3))
-        x, labels = mining_inputs(embeddings, batch, "batch_hard_triplet")
+        embeddings = embed_columns(model, batch, self.name, columns=(1, 2, 3))
+        x, labels = mining_inputs(embeddings, batch, self.name)
         return self.compute(x, labels), {"embeddings": embeddings}
+
+
+@register("loss", "batch_hard_triplet")
+class BatchHardTripletLoss(MiningTripletLoss):
+    name = "batch_hard_triplet"
 
     def compute(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         d = distance_matrix(x, x, self.distance)  # (N, N)

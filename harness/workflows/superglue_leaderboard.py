@@ -34,12 +34,8 @@ from pathlib import Path
 
 from harness import registry
 from harness.errors import DataError, HarnessError, RecipeError, report_errors
-from harness.evaluation.superglue_submission import (
-    read_predictions,
-    submission_rows,
-    validate_submission,
-    write_submission,
-)
+from harness.evaluation.glue_submission import read_predictions
+from harness.evaluation.superglue_submission import submission_rows, validate_submission, write_submission
 
 #: the eight tasks of the SuperGLUE score, in the leaderboard's order
 TASKS = ("boolq", "cb", "copa", "multirc", "record", "rte", "wic", "wsc")

@@ -10,7 +10,7 @@ from harness import registry
 from harness.data.superglue import superglue
 from harness.evaluation.evaluators import ClassificationEvaluator
 from harness.evaluation.loaders import eval_loader
-from harness.evaluation.superglue_submission import read_predictions
+from harness.evaluation.glue_submission import read_predictions
 
 BUILDERS = {"boolq": "pretrained_classifier", "cb": "pretrained_classifier", "rte": "pretrained_classifier",
             "multirc": "pretrained_classifier", "copa": "pretrained", "wic": "pretrained_span_classifier",
