@@ -304,6 +304,8 @@ def resume(trainer, recipe: Recipe, out: Path, accelerator) -> None:
 def prediction_sections(built: Built, evaluation, metrics: dict, out: Path) -> list[list[str]]:
     """The final predictions of the first scored split, as the field looks at them: a confusion matrix for a
     classifier, predicted against gold for a regression, P/R/F1 per entity type for a tagger."""
+    import numpy as np
+
     from harness import report
     from harness.data.base import CLASSIFICATION, REGRESSION
 
@@ -312,7 +314,9 @@ def prediction_sections(built: Built, evaluation, metrics: dict, out: Path) -> l
     split, info = evaluation.scored[0], built.task.info
     gold = evaluation.evaluator.references.get(split)
     predicted = evaluation.predictions.get(split)
-    if info.problem_type == CLASSIFICATION and gold is not None and info.label_names:
+    # (a task whose predictions are scores, not class ids — ReCoRD's candidates — gets no confusion matrix)
+    if info.problem_type == CLASSIFICATION and gold is not None and info.label_names \
+            and np.asarray(predicted).dtype.kind in "iub":
         return [report.confusion_section(split, list(info.label_names), gold, predicted, out)]
     if info.problem_type == REGRESSION and gold is not None and len(gold) > 1:
         return [report.scatter_section(split, gold, predicted, out)]

@@ -21,6 +21,12 @@ to it):
 * ``mrpc``: ``recipes/siamese/minilm_mrpc_duplicates.yaml`` (``--mrpc-rows`` caps its train split).
 
 ``--plot`` draws ``docs/siamese_mean_vs_closest.png`` from the two curve runs; ``--markdown`` prints the tables.
+
+The loss table (``--seeds 42 43 44 [--epochs 4] [--losses cosine mnrl ...]``, instead of the phases): every loss's
+recipe on its full train split for ``--epochs`` epochs, dev evaluated after each epoch and the best dev checkpoint
+scored on test, one run per seed in ``work/table/<loss>_e<epochs>_s<seed>``. A run whose ``metrics.json`` is
+already there is collected, not repeated (so earlier runs of the same command can be linked in); ``--markdown``
+prints mean ± sd over the seeds.
 """
 
 from __future__ import annotations
@@ -145,6 +151,47 @@ def plot(work: Path, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def table(work: Path, seeds: list[int], epochs: int, losses: list[str]) -> dict:
+    """One run per (loss, seed) at ``epochs`` epochs, dev after every epoch, the best dev checkpoint on test."""
+    rows = {}
+    for seed in seeds:
+        for loss in losses:
+            out = work / "table" / f"{loss}_e{epochs}_s{seed}"
+            if not (out / "metrics.json").is_file():
+                print(f"[{time.strftime('%H:%M:%S')}] table: {loss} seed {seed} ...", flush=True)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                run(f"recipes/siamese/{LOSSES[loss]}.yaml",
+                    [f"seed={seed}", f"training.num_epochs={epochs}", "training.eval_steps=null"], out)
+            metrics = json.loads((out / "metrics.json").read_text())
+            rows[f"{loss}/{seed}"] = {k: metrics[k] for k in ("validation/spearman", "test/spearman", "test/pearson",
+                                                              "train/seconds", "train/global_step", "train/best_step")}
+            print(f"[{time.strftime('%H:%M:%S')}] table: {loss} seed {seed}: test Spearman "
+                  f"{100 * metrics['test/spearman']:.2f}", flush=True)
+    return rows
+
+
+def table_markdown(rows: dict, epochs: int) -> str:
+    import statistics
+
+    lines = [f"| loss ({epochs} epochs, best dev epoch) | seeds | dev Spearman | test Spearman | test Pearson | "
+             "per seed (test Spearman) | train min / run |", "|---|---:|---:|---:|---:|---|---:|"]
+    for loss in LOSSES:
+        runs = [(key.split("/")[1], r) for key, r in rows.items() if key.split("/")[0] == loss]
+        if not runs:
+            continue
+
+        def stat(key: str) -> str:
+            values = [100 * r[key] for _, r in runs]
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+
+        per_seed = ", ".join(f"{seed}: {100 * r['test/spearman']:.2f}" for seed, r in runs)
+        minutes = statistics.mean(r["train/seconds"] for _, r in runs) / 60
+        lines.append(f"| {loss} | {len(runs)} | {stat('validation/spearman')} | {stat('test/spearman')} | "
+                     f"{stat('test/pearson')} | {per_seed} | {minutes:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     lines = ["| model / loss | train rows | steps | dev Spearman | test Spearman | test Pearson | train s | tokens/s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -178,10 +225,21 @@ def main() -> None:
     p.add_argument("--curve-steps", type=int, default=11, help="dev evaluation interval of the two curve runs")
     p.add_argument("--plot", action="store_true")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--seeds", type=int, nargs="+", help="run the loss table (one run per loss and seed) instead of "
+                                                         "the phases")
+    p.add_argument("--epochs", type=int, default=4, help="the loss table's epochs")
+    p.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES), help="the loss table's losses")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     store = args.work / "bench_siamese.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
+    if args.seeds:
+        rows = {**results.get(f"table_e{args.epochs}", {}), **table(args.work, args.seeds, args.epochs, args.losses)}
+        results[f"table_e{args.epochs}"] = rows
+        store.write_text(json.dumps(results, indent=2))
+        if args.markdown:
+            print(table_markdown(rows, args.epochs))
+        return
     for phase in args.phases:
         start = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] {phase} ...", flush=True)

@@ -1,4 +1,4 @@
-"""SuperGLUE: BoolQ, CB, COPA, MultiRC, RTE, WiC, WSC and the AX-b / AX-g diagnostics, each a task family.
+"""SuperGLUE: BoolQ, CB, COPA, MultiRC, ReCoRD, RTE, WiC, WSC and the AX-b / AX-g diagnostics, each a task family.
 
 Two sources give the same columns, split names and label ids, so nothing after loading needs to know where the
 data came from:
@@ -26,15 +26,23 @@ wic        span-aware pair: the target word's character spans in both sentences 
 wsc        span-aware single text: the candidate (span 1) and the pronoun (span 2) word indices → token
            positions                                                 accuracy
 multirc    each (paragraph, question + answer) classified; scored grouped by question    F1a, EM
+record     each candidate entity of the passage put in the query's ``@placeholder`` and the (passage,
+           filled query) pair classified; per query the highest-scoring candidate is the answer,
+           scored against the gold answers (max over them, SQuAD-normalised)   F1, EM
 =========  ==========================================================================================
 
 AX-b and AX-g have no training data: they are predicted with an RTE model (:func:`load_diagnostic` returns them
 with RTE's columns; both files carry gold labels here, so they are scored too: Matthews correlation; gender
-parity and accuracy). ReCoRD (entity cloze over news articles) is not implemented: ``superglue("record")``
-raises a DataError that says so.
+parity and accuracy).
+
+ReCoRD as the SuperGLUE paper's BERT baseline does it: every candidate is scored independently by a binary
+classifier and the best one per query is the answer (entity spans are the release's, end inclusive; the
+passage's ``@highlight`` markers are shown as "- " bullets). No library reads ReCoRD's release format into
+a trainable task with its grouped metric; this module does.
 
 Predictions are written (``predictions_<split>.tsv``: ``index<TAB>prediction``) with the label strings the
-SuperGLUE server expects (:data:`SERVER_LABELS`); MultiRC's index is ``paragraph/question/answer``.
+SuperGLUE server expects (:data:`SERVER_LABELS`); MultiRC's index is ``paragraph/question/answer``; ReCoRD's
+is the query's ``idx`` and its prediction the chosen entity's text.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ log = logging.getLogger(__name__)
 
 HUB_DATASET = "aps/super_glue"
 SOURCES = ("auto", "local", "hub")
-#: every task name :func:`superglue` knows, in the leaderboard's order (HF config names; ``record`` refused)
+#: every task name :func:`superglue` knows, in the leaderboard's order (HF config names)
 SUPERGLUE_TASKS = ("boolq", "cb", "copa", "multirc", "record", "rte", "wic", "wsc")
 DIAGNOSTICS = ("axb", "axg")
 #: split name -> file name in a task folder (the official release's names)
@@ -74,9 +82,10 @@ _BOOL = ["False", "True"]  # HF super_glue's ClassLabel names (id 0 = False)
 class Spec:
     key: str  # HF config name
     folder: str  # official folder / submission file stem
-    kind: str  # pair | choice | span | multirc
+    kind: str  # pair | choice | span | multirc | record
     label_names: list[str]  # class id -> name (HF super_glue order)
-    #: class id -> the label the SuperGLUE server expects in the submission (str, or int for COPA / MultiRC)
+    #: class id -> the label the SuperGLUE server expects in the submission (str, or int for COPA / MultiRC;
+    #: none for ReCoRD, whose label is the answer's text)
     server_labels: list
     text_columns: tuple[str, ...]
     metrics: tuple[str, ...]  # what the superglue metric module reports for the task
@@ -94,16 +103,17 @@ SPECS: dict[str, Spec] = {
     "wsc": Spec("wsc", "WSC", "span", _BOOL, ["False", "True"], ("text",), ("accuracy",), hub_config="wsc.fixed"),
     "multirc": Spec("multirc", "MultiRC", "multirc", _BOOL, [0, 1], ("paragraph", "question_answer"),
                     ("f1_a", "exact_match")),
+    "record": Spec("record", "ReCoRD", "record", _BOOL, [], ("passage", "query_filled"), ("f1", "exact_match")),
     "axb": Spec("axb", "AX-b", "pair", _NLI2, _NLI2, ("premise", "hypothesis"), ("matthews_correlation",)),
     "axg": Spec("axg", "AX-g", "pair", _NLI2, _NLI2, ("premise", "hypothesis"), ("gender_parity", "accuracy")),
 }
-#: the submission file of every task and diagnostic (ReCoRD has no spec: not implemented)
+#: the submission file of every task and diagnostic
 SUBMISSION_FILES = {"boolq": "BoolQ.jsonl", "cb": "CB.jsonl", "copa": "COPA.jsonl", "multirc": "MultiRC.jsonl",
                     "record": "ReCoRD.jsonl", "rte": "RTE.jsonl", "wic": "WiC.jsonl", "wsc": "WSC.jsonl",
                     "axb": "AX-b.jsonl", "axg": "AX-g.jsonl"}
 SERVER_LABELS = {key: spec.server_labels for key, spec in SPECS.items()}
 
-_ALIASES = {**{k: k for k in (*SPECS, "record")}, **{s.folder.lower(): k for k, s in SPECS.items()},
+_ALIASES = {**{k: k for k in SPECS}, **{s.folder.lower(): k for k, s in SPECS.items()},
             "ax-b": "axb", "ax-g": "axg", "wsc.fixed": "wsc"}
 
 
@@ -306,13 +316,76 @@ def _flatten(spec: Spec, row: _Row, labelled_file: bool) -> list[dict]:
                              "label": row.boolean_label("label", a, where_a, ints=True) if labelled_file else -1,
                              "paragraph_idx": idx, "question_idx": q_idx, "answer_idx": row.integer("idx", a, where_a)})
         return rows
+    if k == "record":
+        return _record_rows(row, idx, labelled_file)
     raise AssertionError(k)
+
+
+RECORD_PLACEHOLDER = "@placeholder"
+
+
+def _record_rows(row: _Row, idx: int, labelled_file: bool) -> list[dict]:
+    """One ReCoRD passage → one row per (query, candidate entity): ``query_filled`` is the query with the
+    candidate in its ``@placeholder``; label 1 when the candidate is one of the query's answers."""
+    passage = row.get("passage")
+    if not isinstance(passage, dict):
+        raise row.fail(f"field 'passage' must be an object, found {passage!r}")
+    text = row.text("text", passage, "passage.")
+    entities = row.get("entities", passage, "passage.")
+    if not isinstance(entities, list) or not entities:
+        raise row.fail("passage.entities must be a non-empty list of {start, end} (the candidate answers)")
+    names = set()
+    for ei, e in enumerate(entities):
+        where_e = f"passage.entities[{ei}]."
+        if not isinstance(e, dict):
+            raise row.fail(f"{where_e[:-1]} must be an object")
+        start, end = row.integer("start", e, where_e, digits_ok=False), row.integer("end", e, where_e, digits_ok=False)
+        if not 0 <= start <= end < len(text):  # the release's end is inclusive
+            raise row.fail(f"{where_e}start/end = {start}/{end} is not a span of passage.text ({len(text)} characters;"
+                           " end is inclusive)")
+        names.add(text[start:end + 1])
+    candidates = sorted(names)
+    shown = text.replace("@highlight\n", "- ")
+    qas = row.get("qas")
+    if not isinstance(qas, list) or not qas:
+        raise row.fail("field 'qas' must be a non-empty list of queries")
+    rows = []
+    for qi, qa in enumerate(qas):
+        where_q = f"qas[{qi}]."
+        if not isinstance(qa, dict):
+            raise row.fail(f"{where_q[:-1]} must be an object")
+        query = row.text("query", qa, where_q)
+        if RECORD_PLACEHOLDER not in query:
+            raise row.fail(f"{where_q}query has no {RECORD_PLACEHOLDER} to fill: {query[:80]!r}")
+        q_idx = row.integer("idx", qa, where_q)
+        answers: list[str] = []
+        if labelled_file:
+            raw = row.get("answers", qa, where_q)
+            if not isinstance(raw, list) or not raw:
+                raise row.fail(f"{where_q}answers must be a non-empty list of {{start, end, text}}")
+            for ai, a in enumerate(raw):
+                if not isinstance(a, dict):
+                    raise row.fail(f"{where_q}answers[{ai}] must be an object with a 'text'")
+                answers.append(row.text("text", a, f"{where_q}answers[{ai}]."))
+            answers = sorted(set(answers))
+        for entity in candidates:
+            rows.append({"passage": shown, "query": query, "entity": entity,
+                         "query_filled": query.replace(RECORD_PLACEHOLDER, entity), "answers": answers,
+                         "label": int(entity in answers) if labelled_file else -1,
+                         "passage_idx": idx, "query_idx": q_idx})
+    return rows
+
 
 
 def _has_label(spec: Spec, row: _Row) -> bool:
     if spec.key == "multirc":
         try:
             return "label" in row.record["passage"]["questions"][0]["answers"][0]
+        except (KeyError, IndexError, TypeError):
+            return False
+    if spec.key == "record":
+        try:
+            return "answers" in row.record["qas"][0]
         except (KeyError, IndexError, TypeError):
             return False
     return "label" in row.record
@@ -376,6 +449,14 @@ def _load_hub(spec: Spec) -> DatasetDict:
                              "idx": r["idx"]})
             elif spec.key == "axb":
                 rows.append({"premise": r["sentence1"], "hypothesis": r["sentence2"], "label": label, "idx": r["idx"]})
+            elif spec.key == "record":  # one row per query, entities already as texts
+                answers = sorted(set(r.get("answers") or []))
+                shown = r["passage"].replace("@highlight\n", "- ")
+                for entity in sorted(set(r["entities"])):
+                    rows.append({"passage": shown, "query": r["query"], "entity": entity,
+                                 "query_filled": r["query"].replace(RECORD_PLACEHOLDER, entity), "answers": answers,
+                                 "label": int(entity in answers) if answers else -1,
+                                 "passage_idx": r["idx"]["passage"], "query_idx": r["idx"]["query"]})
             else:
                 rows.append({k: v for k, v in r.items()} | {"label": label})
         out[split] = Dataset.from_list(rows)
@@ -472,6 +553,10 @@ class SuperGlueTask(ClassificationTask):
     def submission_index(self, split: str) -> list:
         return list(self.splits[split]["idx"])
 
+    def expected_predictions(self, split: str) -> int:
+        """How many predictions the split's submission file holds (MultiRC: answer options)."""
+        return len(self.splits[split])
+
     def write_predictions(self, path: Path, split: str, predictions) -> Path:
         labels = self.spec.server_labels
         rows = ["index\tprediction"]
@@ -508,6 +593,51 @@ class MultiRCTask(SuperGlueTask):
         metric = load_metric("superglue", "multirc")
         return {k: float(v) for k, v in metric.compute(predictions=preds,
                                                        references=[int(r) for r in references]).items()}
+
+
+class RecordTask(SuperGlueTask):
+    """ReCoRD: every (passage, query with a candidate entity) pair is classified; per query the candidate with the
+    highest score (logit of "True" minus logit of "False") is the answer. :meth:`predictions_from_logits` returns
+    those scores, not class ids; the grouping happens in :meth:`compute_metrics` and :meth:`write_predictions`,
+    which know the split."""
+
+    def predictions_from_logits(self, logits: np.ndarray) -> np.ndarray:
+        logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+        return logits[:, 1] - logits[:, 0] if logits.shape[1] > 1 else logits[:, 0]
+
+    def best_candidates(self, split: str, scores) -> dict[tuple[int, int], tuple[str, list[str]]]:
+        """(passage idx, query idx) → (the highest-scoring entity, the gold answers), in first-seen order."""
+        ds = self.splits[split]
+        if len(ds) != len(scores):
+            raise ValueError(f"ReCoRD {split}: {len(scores)} scores for {len(ds)} candidates")
+        best: dict[tuple[int, int], tuple[float, str, list[str]]] = {}
+        for p, q, entity, answers, score in zip(ds["passage_idx"], ds["query_idx"], ds["entity"], ds["answers"],
+                                                scores):
+            key = (int(p), int(q))
+            if key not in best or float(score) > best[key][0]:
+                best[key] = (float(score), entity, list(answers))
+        return {k: (entity, answers) for k, (_, entity, answers) in best.items()}
+
+    def expected_predictions(self, split: str) -> int:
+        """One submission row per query (not per candidate)."""
+        ds = self.splits[split]
+        return len(set(zip(ds["passage_idx"], ds["query_idx"])))
+
+    def write_predictions(self, path: Path, split: str, predictions) -> Path:
+        rows = ["index\tprediction"]
+        for (_, q), (entity, _) in self.best_candidates(split, predictions).items():
+            rows.append(f"{q}\t{' '.join(entity.split())}")  # a tab or newline inside an entity would break the TSV
+        atomic_write_text(path, "\n".join(rows) + "\n")
+        return path
+
+    def compute_metrics(self, predictions, references, split: str) -> dict[str, float]:
+        from harness.metrics import load_metric
+
+        chosen = self.best_candidates(split, predictions)
+        preds = [{"idx": {"passage": p, "query": q}, "prediction_text": entity} for (p, q), (entity, _) in chosen.items()]
+        refs = [{"idx": {"passage": p, "query": q}, "answers": answers} for (p, q), (_, answers) in chosen.items()]
+        metric = load_metric("superglue", "record")
+        return {k: float(v) for k, v in metric.compute(predictions=preds, references=refs).items()}
 
 
 class ChoiceTask(SuperGlueTask):
@@ -616,7 +746,9 @@ class SpanTask(SuperGlueTask):
 
 
 _FAMILIES: dict[str, type[SuperGlueTask]] = {"pair": SuperGlueTask, "choice": ChoiceTask, "span": SpanTask,
-                                             "multirc": MultiRCTask}
+                                             "multirc": MultiRCTask, "record": RecordTask}
+#: the column that keeps one example's rows together when a split is subsampled
+_GROUP_COLUMN = {"multirc": "paragraph_idx", "record": "passage_idx"}
 
 
 def _info(spec: Spec, source: str, folder: Path | None) -> TaskInfo:
@@ -630,17 +762,18 @@ def _info(spec: Spec, source: str, folder: Path | None) -> TaskInfo:
 
 
 def _subsample(spec: Spec, splits: DatasetDict, max_train: int | None, max_eval: int | None, seed: int) -> DatasetDict:
-    """The first N examples after a seeded shuffle; MultiRC counts paragraphs (a question's answers stay
-    together, or it could not be scored)."""
+    """The first N examples after a seeded shuffle; MultiRC and ReCoRD count passages (a question's answers, a
+    query's candidates stay together, or they could not be scored)."""
     out = {}
+    group = _GROUP_COLUMN.get(spec.key)
     for name, ds in splits.items():
         limit = {"train": max_train, "validation": max_eval}.get(name)
         if limit is not None:
-            if spec.key == "multirc":
-                paragraphs = sorted(set(ds["paragraph_idx"]))
+            if group:
+                paragraphs = sorted(set(ds[group]))
                 if limit < len(paragraphs):
                     keep = set(np.random.default_rng(seed).permutation(paragraphs)[:limit].tolist())
-                    ds = ds.filter(lambda p: p in keep, input_columns="paragraph_idx")
+                    ds = ds.filter(lambda p: p in keep, input_columns=group)
             elif limit < len(ds):
                 ds = ds.shuffle(seed=seed).select(range(limit)).flatten_indices()
         out[name] = ds
@@ -659,20 +792,16 @@ def superglue(
     """Load one SuperGLUE task as its task family.
 
     Args:
-        task: boolq, cb, copa, multirc, rte, wic or wsc (case-insensitive; folder names such as ``MultiRC``
-            work too). ``record`` is not implemented; ``axb`` / ``axg`` are test-only diagnostics: see
-            :func:`load_diagnostic`.
+        task: boolq, cb, copa, multirc, record, rte, wic or wsc (case-insensitive; folder names such as
+            ``MultiRC`` work too); ``axb`` / ``axg`` are test-only diagnostics: see :func:`load_diagnostic`.
         data_dir: the folder holding the task folders; default ``$HARNESS_DATA_DIR/superglue``.
         source: ``local``, ``hub`` (``aps/super_glue``) or ``auto`` (local when the folder exists, else the Hub
             unless ``HF_HUB_OFFLINE`` is set). An explicit ``data_dir`` is never skipped for the Hub.
-        max_train_samples, max_eval_samples: keep this many examples of train / validation (MultiRC: paragraphs),
+        max_train_samples, max_eval_samples: keep this many examples of train / validation (MultiRC, ReCoRD:
+            passages),
             after a shuffle with ``seed``; test is kept whole.
     """
     key = superglue_task_name(task)
-    if key == "record":
-        raise DataError("SuperGLUE task 'record' (ReCoRD, entity cloze over news articles) is not implemented in "
-                        "this harness, and its data is not in $HARNESS_DATA_DIR/superglue; the leaderboard reports "
-                        "it missing")
     if key in DIAGNOSTICS:
         raise DataError(f"SuperGLUE {SPECS[key].folder} is a test-only diagnostic: there is nothing to train on. Train "
                         "task 'rte' and predict it with that model (harness.data.superglue.load_diagnostic; "
@@ -700,8 +829,8 @@ def load_diagnostic(name: str, data_dir: str | None = None, source: str = "auto"
 def majority_baseline(task: SuperGlueTask, split: str = "validation") -> dict[str, float] | None:
     """The most-frequent-class baseline, measured: the train split's most frequent label predicted for every
     example of ``split`` and scored with the task's metrics (COPA's "class" is a choice position). None when there
-    is no labelled train split."""
-    if task.train_split not in task.splits or not labelled(task.splits[task.train_split]):
+    is no labelled train split, and for ReCoRD (its answers are entities of each passage, not classes)."""
+    if task.spec.key == "record" or task.train_split not in task.splits or not labelled(task.splits[task.train_split]):
         return None
     labels = np.asarray(task.splits[task.train_split]["label"])
     majority = int(np.bincount(labels[labels >= 0]).argmax())

@@ -8,7 +8,7 @@ MultiRC is nested, one line per paragraph::
 
     {"idx": 0, "passage": {"questions": [{"idx": 0, "answers": [{"idx": 0, "label": 1}, ...]}, ...]}}
 
-and ReCoRD (not implemented here) ``{"idx": <query idx>, "label": "<answer text>"}``. This module is pure format:
+and ReCoRD ``{"idx": <query idx>, "label": "<answer text>"}``. This module is pure format:
 building rows from ``predictions_test.tsv`` (``index<TAB>prediction``, as the tasks write them), writing the
 files and the zip, and checking them.
 """

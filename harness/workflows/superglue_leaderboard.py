@@ -8,7 +8,7 @@ submission the server takes and a dev-score table.
 ``<recipes>/<task>.yaml`` exists and whose data loads, ``python -m harness train <recipe> <overrides>
 output_dir=DIR/<task> evaluation.predict_splits=[test]`` runs in its own process (as the GLUE workflow does). A task
 whose data component raises a DataError is reported *missing* with the reason (here: COPA, WiC and BoolQ have no
-train split; ReCoRD is not implemented and its data is absent); a run that exits non-zero is *failed* with its
+train split; ReCoRD's data is absent); a run that exits non-zero is *failed* with its
 ``error:`` line. Neither gets a score. Then AX-b and AX-g are predicted with ``DIR/rte/model``.
 
 **Collect mode** (``--collect``): no training; the same report from ``DIR/<task>/metrics.json`` and
@@ -43,12 +43,10 @@ DISPLAY = {"boolq": "BoolQ", "cb": "CB", "copa": "COPA", "multirc": "MultiRC", "
            "wic": "WiC", "wsc": "WSC", "axb": "AX-b", "axg": "AX-g"}
 #: the dev metrics of each task, in the order the table prints them (their mean is the task's score)
 DEV_METRICS = {"boolq": ("accuracy",), "cb": ("f1_macro", "accuracy"), "copa": ("accuracy",),
-               "multirc": ("f1_a", "exact_match"), "rte": ("accuracy",), "wic": ("accuracy",), "wsc": ("accuracy",)}
+               "multirc": ("f1_a", "exact_match"), "record": ("f1", "exact_match"), "rte": ("accuracy",), "wic": ("accuracy",), "wsc": ("accuracy",)}
 METRIC_LABELS = {"boolq": "acc", "cb": "F1/acc", "copa": "acc", "multirc": "F1a/EM", "record": "F1/EM", "rte": "acc",
                  "wic": "acc", "wsc": "acc"}
 REPORT_NAME = "leaderboard.md"
-RECORD_REASON = ("ReCoRD (entity cloze over news articles) is not implemented in this harness and its data is not "
-                 "in $HARNESS_DATA_DIR/superglue")
 
 #: published SuperGLUE scores on the *test* sets (Wang et al. 2019, "SuperGLUE", Table 3: the average over the
 #: eight tasks). Per-task numbers are not copied here: they could not be checked against a stored copy of the paper.
@@ -64,7 +62,7 @@ class TaskResult:
     metrics: dict[str, float] = field(default_factory=dict)  # DEV_METRICS keys -> [0, 1]
     baseline: dict[str, float] | None = None  # the most-frequent-class baseline on the same dev split
     rows: list[dict] | None = None  # the submission file's JSON objects
-    expected: int | None = None  # test examples (MultiRC: answer options) when the data loaded
+    expected: int | None = None  # test predictions (MultiRC: answer options; ReCoRD: queries) when the data loaded
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -114,7 +112,7 @@ def collect_task(task: str, data, run_dir: Path, data_error: str | None) -> Task
     fname = SUBMISSION_FILES[task]
     if data is not None:
         if "test" in data.splits:
-            res.expected = len(data.splits["test"])
+            res.expected = data.expected_predictions("test")
         try:
             res.baseline = majority_baseline(data)
         except Exception as e:  # a baseline is a courtesy: never let it stop the report
@@ -286,9 +284,6 @@ def run(args) -> int:
     recipes: dict[str, object] = {}
     for task in tasks:
         run_dir = runs_dir / task
-        if task == "record":
-            results[task] = TaskResult(task, "missing", RECORD_REASON)
-            continue
         source = Path(args.recipes) / f"{task}.yaml" if args.recipes else run_dir / "recipe.yaml"
         data, data_error = None, None
         if not source.is_file():
@@ -371,6 +366,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
+    if args.tasks:  # `--tasks cb rte seed=43`: argparse hands the override to --tasks (as the GLUE workflow says)
+        args.overrides += [t for t in args.tasks if "=" in t]
+        args.tasks = [t for t in args.tasks if "=" not in t] or None
     return report_errors(lambda: run(args), args.debug)
 
 

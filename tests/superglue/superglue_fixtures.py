@@ -59,6 +59,30 @@ def _multirc(rng, p, labelled=True):
                                                   "questions": questions}}
 
 
+RECORD_NAMES = ["Alice Smith", "Bob", "Paris", "Acme Corp.", "the U.N."]
+
+
+def _record(rng, p, labelled=True):
+    """One ReCoRD passage in the release's layout: entity spans with an inclusive end, @highlight markers, two
+    queries with an @placeholder; answers (with their spans) only in labelled files."""
+    names = rng.sample(RECORD_NAMES, 4)
+    text = (f"{names[0]} met {names[1]} in {sentence(rng, 3)[:-1]} near {names[2]}.\n@highlight\n"
+            f"{names[3]} hired {names[0]}")
+    entities, start = [], 0
+    for name in names + [names[0]]:  # the first name twice: one candidate, two mentions
+        start = text.index(name, start if name != names[0] or not entities else text.index("hired"))
+        entities.append({"start": start, "end": start + len(name) - 1})
+    qas = []
+    for q in range(2):
+        answer = names[q]
+        qa = {"query": f"Later @placeholder said {sentence(rng, 3)}", "idx": 10 * p + q}
+        if labelled:
+            a = text.index(answer)
+            qa["answers"] = [{"start": a, "end": a + len(answer) - 1, "text": answer}]
+        qas.append(qa)
+    return {"idx": p, "source": "Daily mail", "passage": {"text": text, "entities": entities}, "qas": qas}
+
+
 def make_superglue(root: Path, n_train: int = 12, n_val: int = 8, n_test: int = 6, seed: int = 0) -> Path:
     """Every task (plus AX-b, AX-g) under ``root``; returns ``root``."""
     rng = random.Random(seed)
@@ -86,6 +110,9 @@ def make_superglue(root: Path, n_train: int = 12, n_val: int = 8, n_test: int = 
     write_jsonl(root / "MultiRC" / "train.jsonl", [_multirc(rng, p) for p in range(3)])
     write_jsonl(root / "MultiRC" / "val.jsonl", [_multirc(rng, p) for p in range(2)])
     write_jsonl(root / "MultiRC" / "test.jsonl", [_multirc(rng, p, False) for p in range(2)], final_newline=False)
+    write_jsonl(root / "ReCoRD" / "train.jsonl", [_record(rng, p) for p in range(4)])
+    write_jsonl(root / "ReCoRD" / "val.jsonl", [_record(rng, p) for p in range(2)])
+    write_jsonl(root / "ReCoRD" / "test.jsonl", [_record(rng, p, False) for p in range(2)], final_newline=False)
     axb = [{"idx": str(i), "label": nli2[i % 2], "sentence1": sentence(rng), "sentence2": sentence(rng, 4),
             "logic": "Negation"} for i in range(6)]
     write_jsonl(root / "AX-b" / "AX-b.jsonl", axb)

@@ -24,13 +24,16 @@ from harness.errors import DataError
                                                          "start2", "end2", "label", "idx"]),
     ("multirc", {"train": 18, "validation": 12, "test": 12}, ["paragraph", "question", "answer", "question_answer",
                                                                "label", "paragraph_idx", "question_idx", "answer_idx"]),
+    # ReCoRD: 4 / 2 / 2 passages × 2 queries × 4 distinct candidate entities
+    ("record", {"train": 32, "validation": 16, "test": 16}, ["passage", "query", "entity", "query_filled", "answers",
+                                                              "label", "passage_idx", "query_idx"]),
 ])
 def test_every_task_loads_with_its_fields(sg_dir, task, splits, columns):
     t = superglue(task, data_dir=str(sg_dir))
     assert {k: len(v) for k, v in t.splits.items()} == splits
     assert set(columns) <= set(t.splits["validation"].column_names)
     assert set(t.splits["test"]["label"]) == {-1}  # test files carry no labels
-    if task != "multirc":
+    if task not in ("multirc", "record"):
         assert t.splits["test"]["idx"] == list(range(splits["test"]))
 
 
@@ -59,8 +62,6 @@ def test_diagnostics_keep_idx_and_labels(sg_dir):
 
 
 def test_unusable_task_names_say_why(sg_dir):
-    with pytest.raises(DataError, match="not implemented"):
-        superglue("record", data_dir=str(sg_dir))
     with pytest.raises(DataError, match="RTE model|rte"):
         superglue("AX-b", data_dir=str(sg_dir))
     with pytest.raises(DataError, match="unknown SuperGLUE task"):
@@ -155,6 +156,38 @@ def test_multirc_subsampling_keeps_a_question_s_answers_together(sg_dir):
     t = superglue("multirc", data_dir=str(sg_dir), max_train_samples=2, max_eval_samples=1)
     assert len(set(t.splits["train"]["paragraph_idx"])) == 2 and len(t.splits["train"]) == 12
     assert len(t.splits["validation"]) == 6
+
+
+def test_record_candidates_fill_the_placeholder_and_are_labelled_by_the_answers(sg_dir):
+    t = superglue("ReCoRD", data_dir=str(sg_dir))
+    dev = t.splits["validation"]
+    first = dev.filter(lambda q: q == 0, input_columns="query_idx")
+    raw = json.loads((sg_dir / "ReCoRD" / "val.jsonl").read_text().splitlines()[0])
+    text = raw["passage"]["text"]
+    names = {text[e["start"]:e["end"] + 1] for e in raw["passage"]["entities"]}  # the end is inclusive
+    assert sorted(first["entity"]) == sorted(names) and len(first) == 4  # one row per distinct entity
+    gold = raw["qas"][0]["answers"][0]["text"]
+    assert [e for e, lab in zip(first["entity"], first["label"]) if lab == 1] == [gold]
+    assert all(q == raw["qas"][0]["query"].replace("@placeholder", e) for q, e in zip(first["query_filled"],
+                                                                                     first["entity"]))
+    assert "@highlight" not in first["passage"][0] and "\n- " in first["passage"][0]
+    assert set(t.splits["test"]["label"]) == {-1} and t.splits["test"]["answers"][0] == []
+    assert t.expected_predictions("test") == 4 and majority_baseline(t) is None
+    sub = superglue("record", data_dir=str(sg_dir), max_train_samples=3)  # passages: their queries stay whole
+    assert len(set(sub.splits["train"]["passage_idx"])) == 3 and len(sub.splits["train"]) == 24
+
+
+def test_bad_record_rows_name_file_and_line(tmp_path, sg_dir):
+    good = json.loads((sg_dir / "ReCoRD" / "val.jsonl").read_text().splitlines()[0])
+    span = json.loads(json.dumps(good))
+    span["passage"]["entities"][0]["end"] = len(good["passage"]["text"])
+    assert ":2: passage.entities[0].start/end" in _bad(tmp_path, "ReCoRD", [good, span], "record")
+    query = json.loads(json.dumps(good))
+    query["qas"][1]["query"] = "No placeholder here."
+    assert ":1: qas[1].query has no @placeholder" in _bad(tmp_path, "ReCoRD", [query], "record")
+    answers = json.loads(json.dumps(good))
+    answers["qas"][0]["answers"] = []
+    assert ":1: qas[0].answers must be a non-empty list" in _bad(tmp_path, "ReCoRD", [answers], "record")
 
 
 def test_majority_baseline_is_the_train_majority_scored_on_dev(sg_dir):

@@ -1,5 +1,5 @@
-"""Slow: the real command end to end — `harness leaderboard --benchmark superglue` trains BoolQ, COPA and WiC (whose
-train splits are not in the shared data folder; each `harness train` in its own process) on generated data of their
+"""Slow: the real command end to end — `harness leaderboard --benchmark superglue` trains BoolQ, COPA, WiC and ReCoRD
+(whose train splits are not in the shared data folder; each `harness train` in its own process) on generated data of their
 real formats with a tiny BERT and writes a submission that validates. (AX-b / AX-g from the RTE model:
 test_superglue_leaderboard.py.)"""
 
@@ -27,7 +27,7 @@ def test_leaderboard_command_trains_and_submits(tmp_path, tiny_checkpoint):
            "OMP_NUM_THREADS": "1"}
 
     data = make_superglue(tmp_path / "data", n_train=16)
-    tasks = ["boolq", "copa", "wic"]
+    tasks = ["boolq", "copa", "wic", "record"]
     recipes = _recipes(tmp_path / "recipes", data, tiny_checkpoint, tasks)
     for task in tasks:  # one epoch, as fast as it goes
         path = recipes / f"{task}.yaml"
@@ -39,11 +39,11 @@ def test_leaderboard_command_trains_and_submits(tmp_path, tiny_checkpoint):
                             capture_output=True, text=True, timeout=300, env=env, cwd=repo)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     names = set(zipfile.ZipFile(tmp_path / "runs" / "superglue_submission.zip").namelist())
-    assert names == {"BoolQ.jsonl", "COPA.jsonl", "WiC.jsonl"}
+    assert names == {"BoolQ.jsonl", "COPA.jsonl", "WiC.jsonl", "ReCoRD.jsonl"}
     assert validate_submission(tmp_path / "runs" / "superglue_submission.zip",
-                               {"BoolQ.jsonl": 6, "COPA.jsonl": 6, "WiC.jsonl": 6}) == []
+                               {"BoolQ.jsonl": 6, "COPA.jsonl": 6, "WiC.jsonl": 6, "ReCoRD.jsonl": 4}) == []
     md = (tmp_path / "runs" / "leaderboard.md").read_text()
-    assert "subset: 3 of 8 tasks (BoolQ, COPA, WiC)" in md
+    assert "subset: 4 of 8 tasks (BoolQ, COPA, ReCoRD, WiC)" in md
     assert "- AX-b: missing: rte not in --tasks" in md
     for task in tasks:
         assert (tmp_path / "runs" / task / "model" / "config.json").is_file()

@@ -57,12 +57,13 @@ def _fake_trainer(data_dir: Path, checkpoint: str):
 @pytest.fixture(scope="module")
 def board(sg_dir, tiny_checkpoint, tmp_path_factory):
     """One leaderboard run over fabricated runs: CB, RTE, WSC, MultiRC trained; COPA's data lacks a train split;
-    BoolQ and WiC have no recipe; ReCoRD is not implemented."""
+    BoolQ and WiC have no recipe; ReCoRD has a recipe but no data."""
     root = tmp_path_factory.mktemp("board")
     data = root / "data"
     shutil.copytree(sg_dir, data)
     (data / "COPA" / "train.jsonl").unlink()
-    recipes = _recipes(root / "recipes", data, tiny_checkpoint, ["cb", "rte", "wsc", "multirc", "copa"])
+    shutil.rmtree(data / "ReCoRD")
+    recipes = _recipes(root / "recipes", data, tiny_checkpoint, ["cb", "rte", "wsc", "multirc", "copa", "record"])
     mp = pytest.MonkeyPatch()
     import harness.workflows.glue_leaderboard as glb
 
@@ -98,7 +99,7 @@ def test_report_says_what_is_missing_and_labels_the_subset_average(board):
     md = (root / "out" / "leaderboard.md").read_text()
     # CB (50+70)/2 = 60, RTE 60, WSC 65, MultiRC (60+20)/2 = 40 -> 56.25
     assert "**56.2 — subset: 4 of 8 tasks (CB, MultiRC, RTE, WSC), not a SuperGLUE score**" in md
-    assert "- ReCoRD: missing: ReCoRD (entity cloze over news articles) is not implemented" in md
+    assert "- ReCoRD: missing: SuperGLUE 'record' data not found: no ReCoRD/ folder under" in md
     assert "- COPA: missing:" in md and "train.jsonl: file not found" in md
     assert "- BoolQ: missing: no recipe:" in md and "- WiC: missing: no recipe:" in md
     assert "Missing from it (the server needs every file; it is not complete): BoolQ.jsonl, COPA.jsonl, " \
@@ -126,7 +127,7 @@ def test_render_states_missing_tasks_and_the_subset_average(tmp_path):
                "rte": lb.TaskResult("rte", "ok", metrics={"accuracy": 0.6}, baseline={"accuracy": 0.5}),
                "copa": lb.TaskResult("copa", "missing", "COPA/train.jsonl: file not found"),
                "wic": lb.TaskResult("wic", "failed", "error: boom (exit code 2)"),
-               "record": lb.TaskResult("record", "missing", lb.RECORD_REASON)}
+               "record": lb.TaskResult("record", "missing", "ReCoRD/train.jsonl: file not found")}
     md = lb.render(results, {"axb": {"status": "ok", "metrics": {"matthews_correlation": 0.1}},
                              "axg": {"status": "missing", "reason": "no RTE model"}},
                    recipes="r", runs_dir=tmp_path, overrides=[], zip_path=tmp_path / "superglue_submission.zip",
@@ -145,7 +146,10 @@ def test_validation_finds_what_the_server_would_reject(tmp_path):
     assert good == [{"idx": 0, "passage": {"questions": [{"idx": 0, "answers": [{"idx": 0, "label": 1},
                                                                                  {"idx": 1, "label": 0}]},
                                                           {"idx": 1, "answers": [{"idx": 0, "label": 1}]}]}}]
+    record = submission_rows("ReCoRD.jsonl", [("7", "Acme Corp."), ("9", "the U.N.")])
+    assert record == [{"idx": 7, "label": "Acme Corp."}, {"idx": 9, "label": "the U.N."}]
     files = {"MultiRC.jsonl": good, "COPA.jsonl": submission_rows("COPA.jsonl", [("0", "1"), ("1", "0")]),
+             "ReCoRD.jsonl": record + [{"idx": 8, "label": ""}],
              "BoolQ.jsonl": [{"idx": 0, "label": "True"}, {"idx": 0, "label": "true"}]}
     path = write_submission(tmp_path, files)
     problems = validate_submission(path, {"MultiRC.jsonl": 4, "COPA.jsonl": 2, "RTE.jsonl": 3})
@@ -153,10 +157,11 @@ def test_validation_finds_what_the_server_would_reject(tmp_path):
     assert "BoolQ.jsonl:2: idx 0 repeated" in problems
     assert "MultiRC.jsonl: 3 predictions, expected 4 (one per test example)" in problems
     assert "RTE.jsonl: missing from the submission" in problems
+    assert "ReCoRD.jsonl:3: label must be the answer text, found ''" in problems
     assert not any(p.startswith("COPA") for p in problems)
     assert json.loads((tmp_path / "superglue_submission" / "COPA.jsonl").read_text().splitlines()[0]) == \
         {"idx": 0, "label": 1}
-    assert missing_files(files) == ["CB.jsonl", "ReCoRD.jsonl", "RTE.jsonl", "WiC.jsonl", "WSC.jsonl", "AX-b.jsonl",
+    assert missing_files(files) == ["CB.jsonl", "RTE.jsonl", "WiC.jsonl", "WSC.jsonl", "AX-b.jsonl",
                                     "AX-g.jsonl"]
 
 
@@ -179,3 +184,10 @@ def test_cli_routes_the_benchmark(tmp_path, capsys):
         _benchmark(["--benchmark", "squad"])
     assert main(["leaderboard", "--benchmark", "superglue", "--runs-dir", str(tmp_path)]) == 2
     assert "give --recipes DIR" in capsys.readouterr().err
+
+
+def test_overrides_after_tasks_are_overrides_not_task_names(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(lb, "run", lambda args: seen.update(tasks=args.tasks, overrides=args.overrides) or 0)
+    assert lb.main(["--runs-dir", str(tmp_path), "--tasks", "cb", "rte", "seed=43", "training.lr=1e-5"]) == 0
+    assert seen == {"tasks": ["cb", "rte"], "overrides": ["seed=43", "training.lr=1e-5"]}

@@ -74,6 +74,20 @@ def test_axg_refuses_what_is_not_a_set_of_minimal_pairs():
         compute("axg", [0, 0], [0, 0], hypotheses=["a", "b"])
 
 
+def test_record_f1_and_exact_match_take_the_best_gold_answer_per_query():
+    idx = [{"passage": 0, "query": 0}, {"passage": 0, "query": 1}, {"passage": 1, "query": 2}]
+    predictions = [{"idx": idx[0], "prediction_text": "the Acme Corp"},  # article and punctuation dropped: exact
+                   {"idx": idx[1], "prediction_text": "Acme"},  # 1 of 2 gold tokens: P 1, R 1/2, F1 2/3
+                   {"idx": idx[2], "prediction_text": "Bob"}]
+    references = [{"idx": idx[0], "answers": ["Acme Corp."]}, {"idx": idx[1], "answers": ["Paris", "Acme Corp."]},
+                  {"idx": idx[2], "answers": ["Alice"]}]
+    scores = compute("record", predictions, references)
+    assert scores["exact_match"] == pytest.approx(1 / 3)
+    assert scores["f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    with pytest.raises(ValueError, match="no reference for passage 1, query 2"):
+        compute("record", predictions, references[:2] + [{"idx": {"passage": 1, "query": 3}, "answers": ["Bob"]}])
+
+
 def test_unknown_config_is_refused():
-    with pytest.raises(ValueError, match="unknown SuperGLUE config 'record'"):
-        load_metric("superglue", "record")
+    with pytest.raises(ValueError, match="unknown SuperGLUE config 'squad'"):
+        load_metric("superglue", "squad")

@@ -2,12 +2,18 @@
 
 The official definitions (Wang et al. 2019, Table 1; jiant's scorers): accuracy for BoolQ, COPA, RTE, WiC, WSC;
 accuracy and macro-F1 over CB's three classes; MultiRC's F1a (binary F1 over every answer option) and exact
-match (a question counts only when all its answer options are right); Matthews correlation for AX-b; gender
+match (a question counts only when all its answer options are right); ReCoRD's token F1 and exact match of the
+predicted entity against the best-matching gold answer (the official ReCoRD script's SQuAD normalisation: lower
+case, punctuation and articles removed), averaged over queries; Matthews correlation for AX-b; gender
 parity (the share of AX-g's minimal pairs — consecutive examples that differ only in the pronoun's gender —
 given the same prediction) and accuracy for AX-g. Scores on a 0-1 scale.
 """
 
 from collections import defaultdict
+
+import re
+import string
+from collections import Counter
 
 import datasets
 import evaluate
@@ -16,7 +22,7 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 _DESCRIPTION = """\
 Task scores for the SuperGLUE benchmark. The config picks the task: ``boolq``, ``copa``, ``rte``, ``wic``,
 ``wsc`` report accuracy; ``cb`` accuracy and macro-F1 over its 3 classes; ``multirc`` F1a over all answer
-options and exact match per question; ``axb`` Matthews correlation; ``axg`` gender parity and accuracy.
+options and exact match per question; ``record`` F1 and exact match over queries; ``axb`` Matthews correlation; ``axg`` gender parity and accuracy.
 """
 
 _CITATION = """\
@@ -32,12 +38,14 @@ _CITATION = """\
 _KWARGS_DESCRIPTION = """
 Args:
     predictions: class ids, one per example; for ``multirc`` dicts
-        ``{"idx": {"paragraph": int, "question": int, "answer": int}, "prediction": 0|1}`` (HF's format).
-    references: gold class ids in the same order.
+        ``{"idx": {"paragraph": int, "question": int, "answer": int}, "prediction": 0|1}`` (HF's format); for
+        ``record`` dicts ``{"idx": {"passage": int, "query": int}, "prediction_text": str}``.
+    references: gold class ids in the same order; for ``record`` dicts ``{"idx": ..., "answers": [str, ...]}``.
     hypotheses (``axg`` only, optional): each example's hypothesis, to check that every pair (examples 2k and
         2k + 1) is a minimal pair.
 Returns:
-    ``accuracy``; ``cb``: ``accuracy``, ``f1_macro``; ``multirc``: ``f1_a``, ``exact_match``; ``axb``:
+    ``accuracy``; ``cb``: ``accuracy``, ``f1_macro``; ``multirc``: ``f1_a``, ``exact_match``; ``record``:
+    ``f1``, ``exact_match``; ``axb``:
     ``matthews_correlation``; ``axg``: ``gender_parity``, ``accuracy``.
 Examples:
     >>> m = load_metric("superglue", "cb")
@@ -46,7 +54,7 @@ Examples:
 """
 
 _ACCURACY = ("boolq", "copa", "rte", "wic", "wsc")
-CONFIG_NAMES = _ACCURACY + ("cb", "multirc", "axb", "axg")
+CONFIG_NAMES = _ACCURACY + ("cb", "multirc", "record", "axb", "axg")
 
 
 def gender_parity(predictions, hypotheses=None) -> float:
@@ -74,19 +82,60 @@ def multirc_scores(predictions, references) -> dict[str, float]:
             "exact_match": sum(per_question.values()) / len(per_question)}
 
 
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """The ReCoRD / SQuAD answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def record_scores(predictions, references) -> dict[str, float]:
+    """Per query the max over its gold answers of token F1 and of exact match (after normalisation), averaged."""
+    gold = {(r["idx"]["passage"], r["idx"]["query"]): r["answers"] for r in references}
+    if not predictions:
+        raise ValueError("record: no predictions")
+    f1 = em = 0.0
+    for p in predictions:
+        key = (p["idx"]["passage"], p["idx"]["query"])
+        if key not in gold:
+            raise ValueError(f"record: no reference for passage {key[0]}, query {key[1]}")
+        if not gold[key]:
+            raise ValueError(f"record: passage {key[0]}, query {key[1]} has no gold answers")
+        text = p["prediction_text"]
+        f1 += max(token_f1(text, g) for g in gold[key])
+        em += max(float(normalize_answer(text) == normalize_answer(g)) for g in gold[key])
+    return {"f1": f1 / len(predictions), "exact_match": em / len(predictions)}
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class Superglue(evaluate.Metric):
     def _info(self):
         if self.config_name not in CONFIG_NAMES:
             raise ValueError(f"unknown SuperGLUE config {self.config_name!r}; choose one of: {', '.join(CONFIG_NAMES)}")
+        reference = datasets.Value("int64")
         if self.config_name == "multirc":
             prediction = {"idx": {"paragraph": datasets.Value("int64"), "question": datasets.Value("int64"),
                                   "answer": datasets.Value("int64")}, "prediction": datasets.Value("int64")}
+        elif self.config_name == "record":
+            idx = {"passage": datasets.Value("int64"), "query": datasets.Value("int64")}
+            prediction = {"idx": idx, "prediction_text": datasets.Value("string")}
+            reference = {"idx": idx, "answers": datasets.Sequence(datasets.Value("string"))}
         else:
             prediction = datasets.Value("int64")
         return evaluate.MetricInfo(
             description=_DESCRIPTION, citation=_CITATION, inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features({"predictions": prediction, "references": datasets.Value("int64")}),
+            features=datasets.Features({"predictions": prediction, "references": reference}),
             homepage="https://super.gluebenchmark.com/", reference_urls=["https://arxiv.org/abs/1905.00537"])
 
     def _compute(self, predictions, references, hypotheses=None):
@@ -99,6 +148,8 @@ class Superglue(evaluate.Metric):
                                                zero_division=0.0))}
         if name == "multirc":
             return multirc_scores(predictions, references)
+        if name == "record":
+            return record_scores(predictions, references)
         if name == "axb":
             return {"matthews_correlation": float(matthews_corrcoef(references, predictions))}
         return {"gender_parity": float(gender_parity(list(predictions), hypotheses)),
