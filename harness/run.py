@@ -78,6 +78,22 @@ def resolve_mixed_precision(choice: str) -> str:
     return "bf16" if any(f is not None and f() for f in native) else "no"
 
 
+def ddp_settings(recipe: Recipe) -> list:
+    """Accelerate's DDP settings for this recipe: ``find_unused_parameters`` when one of its callbacks
+    declares ``changes_trainable_parameters`` (gradual unfreezing). The model is wrapped while every parameter
+    is trainable, so DDP's reducer expects a gradient for each in every step and stops with "Expected to have
+    finished reduction" at the first step where a frozen one has none; with the setting it finds them after
+    the forward pass, and leaves a parameter that no process used without a gradient (AdamW skips it), while
+    the unfrozen ones are all-reduced as usual (once every weight is unfrozen torch warns, once, that it found
+    none unused: expected). Off otherwise: finding them costs a graph walk per step."""
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    if any(getattr(registry.resolve("callback", spec["component"]), "changes_trainable_parameters", False)
+           for spec in recipe.callbacks):
+        return [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    return []
+
+
 def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
@@ -96,6 +112,7 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         log_with=report_to or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        kwargs_handlers=ddp_settings(recipe),
     )
 
 
@@ -456,6 +473,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         "train/trainable_parameters": built.trainable_params,
         "train/total_parameters": built.total_params,
         "train/processes": accelerator.num_processes,
+        **trainer.callbacks.summary(),  # a callback that changes what trains says what did (gradual unfreezing)
     }
     extra = {"mixed_precision": accelerator.mixed_precision, "optimizer": describe(trainer.optimizer),
              **built.task.report_rows()}

@@ -145,6 +145,18 @@ def _cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
+def trainable_share(metrics: dict) -> str:
+    """A run's trainable share of the parameters. Gradual unfreezing trains more as it goes: its mean over the
+    optimizer steps and its share at the first step (``metrics.json``'s ``train/trainable_parameters_mean`` and
+    ``..._first_step``), not the build-time count, which holds every parameter it will unfreeze."""
+    total = metrics["train/total_parameters"]
+    mean = metrics.get("train/trainable_parameters_mean")
+    if mean is None:
+        return f"{100 * metrics['train/trainable_parameters'] / total:.2f} %"
+    first = metrics["train/trainable_parameters_first_step"]
+    return f"{100 * mean / total:.2f} % (step mean; first step {100 * first / total:.2f} %)"
+
+
 def table(strategies: list[str], tasks: list[str], seeds: list[int], runs: Path) -> str:
     head = ("| task | metric | strategy | dev (mean ± sd) | seeds | trainable | time / run | tokens/s | "
             "before: full / LoRA | Trainer (full) | goal (best strategy) |")
@@ -158,11 +170,11 @@ def table(strategies: list[str], tasks: list[str], seeds: list[int], runs: Path)
                 continue
             score = [100 * r[key] for r in found if key in r]
             r0 = found[0]
-            share = 100 * r0["train/trainable_parameters"] / r0["train/total_parameters"]
+            share = trainable_share(r0)
             minutes = statistics.mean(r["train/seconds"] for r in found) / 60
             speed = statistics.mean(r["train/tokens_per_second"] for r in found)
             before = BEFORE.get(task)
-            rows.append(f"| {task} | {key.split('/')[1]} | {strategy} | {_cell(score)} | {len(score)} | {share:.2f} % | "
+            rows.append(f"| {task} | {key.split('/')[1]} | {strategy} | {_cell(score)} | {len(score)} | {share} | "
                         f"{minutes:.1f} min | {speed:,.0f} | {'–' if not before else f'{before[0]} / {before[1]}'} | "
                         f"{TRAINER.get(task, '–')} | ≥ {goal} {'✓' if score and max(score) >= goal else '✗'} |")
     return "\n".join(rows)

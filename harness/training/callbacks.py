@@ -8,6 +8,12 @@ written), ``on_epoch_end``, ``on_train_end``. Each receives the :class:`~harness
 (``loop.model``, ``loop.optimizer``, ``loop.scheduler``, ``loop.state``, ``loop.accelerator``) and may call
 ``loop.request_stop(reason)``. A callback with state to keep across a resume returns it from
 ``state_dict`` (JSON-serialisable) and takes it back in ``load_state_dict``; the checkpoint stores it.
+``summary()`` returns facts for the run's ``metrics.json`` (``train/...`` keys; they replace the runner's own).
+
+A callback that turns parameters' ``requires_grad`` on or off during training declares it with the class
+attribute ``changes_trainable_parameters = True``: the runner then builds the Accelerator with DDP's
+``find_unused_parameters`` (:func:`harness.run.ddp_settings`), since the model is wrapped while every
+parameter is trainable and DDP's reducer otherwise waits for gradients a frozen parameter never gets.
 
 A recipe lists callbacks as component sections: ``callbacks: [{component: early_stopping, patience: 3}]``;
 gradual unfreezing and scheduled sampling are written this way (they change which parameters train, or
@@ -21,6 +27,9 @@ from harness.registry import register
 
 
 class Callback:
+    #: True: the callback freezes or unfreezes parameters between steps (the runner sets DDP up for it)
+    changes_trainable_parameters: bool = False
+
     def on_train_begin(self, loop) -> None: ...
     def on_epoch_begin(self, loop) -> None: ...
     def on_step_begin(self, loop) -> None: ...
@@ -36,6 +45,10 @@ class Callback:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+    def summary(self) -> dict:
+        """Facts for ``metrics.json`` once training ends (``{"train/...": value}``); none by default."""
+        return {}
 
 
 class CallbackList:
@@ -53,6 +66,12 @@ class CallbackList:
 
     def state_dict(self) -> list[dict]:
         return [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks]
+
+    def summary(self) -> dict:
+        out: dict = {}
+        for cb in self.callbacks:
+            out.update(cb.summary())
+        return out
 
     def load_state_dict(self, states: list[dict]) -> None:
         if len(states) != len(self.callbacks) or any(

@@ -263,6 +263,11 @@ class Trainer:
     def unwrapped_model(self):
         return self.accelerator.unwrap_model(self.model)
 
+    def record(self, row: dict) -> None:
+        """Add a row (``{"step": ..., ...}``) to the run's history (``logs/history.jsonl``, kept by checkpoints):
+        a callback's event, such as a gradual-unfreezing stage."""
+        self._record(row)
+
     # ------------------------------------------------------------------ bookkeeping
 
     def _flush_tokens(self) -> None:

@@ -109,7 +109,8 @@ def test_unfreezing_order_and_optimizer_state_survives():
 
     model = tiny_bert(layers=2)
     opt = build_optimizer(model, {"component": "adamw", "fused": False}, lr=1e-2, weight_decay=0.01)
-    loop = SimpleNamespace(model=model, optimizer=opt, accelerator=_Acc(), state=SimpleNamespace(global_step=0, epoch=0))
+    loop = SimpleNamespace(model=model, optimizer=opt, accelerator=_Acc(), state=SimpleNamespace(global_step=0, epoch=0),
+                           record=lambda row: None)
     cb = GradualUnfreezing(every_steps=2)
     cb.on_train_begin(loop)
     names = dict(model.named_parameters())
@@ -190,6 +191,15 @@ def test_unfreezing_resume_mid_schedule_reproduces(tmp_path, fresh_accelerate):
     hist = [json.loads(line) for line in (tmp_path / "run" / "logs" / "history.jsonl").read_text().splitlines()]
     lrs = [r["lr"] for r in hist if "lr" in r]
     assert lrs and max(lrs) <= 5e-3 + 1e-12  # the head's (depth 0) lr under the slanted triangle
+    # what trained: each stage once in the resumed run's history too, and the same step-weighted share
+    for run in ("run", "resumed_run"):
+        rows = [json.loads(line) for line in (tmp_path / run / "logs" / "history.jsonl").read_text().splitlines()]
+        assert [r["unfreezing"]["stage"] for r in rows if "unfreezing" in r] == [0, 1, 2, 3], run
+    m = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("run", "resumed_run")]
+    keys = ("train/trainable_parameters", "train/trainable_parameters_first_step", "train/trainable_parameters_mean")
+    assert [m[0][k] for k in keys] == [m[1][k] for k in keys]
+    assert m[0]["train/trainable_parameters_first_step"] < m[0]["train/trainable_parameters_mean"] \
+        < m[0]["train/trainable_parameters"] == m[0]["train/total_parameters"]
 
 
 # ------------------------------------------------------------------------------ bottleneck adapters
