@@ -18,7 +18,11 @@ to it):
 * ``st_trainer``: ``SentenceTransformerTrainer`` with ``MultipleNegativesRankingLoss`` on exactly the ``mnrl``
   phase's training pairs and hyperparameters (batch 32, lr 2e-5, warm-up 10 %, weight decay 0.01, linear, fp32,
   max 128 tokens, 1 epoch, seed 42) — test Spearman by the same function, tokens/s over the same token count;
-* ``mrpc``: ``recipes/siamese/minilm_mrpc_duplicates.yaml`` (``--mrpc-rows`` caps its train split).
+* ``mrpc``: ``recipes/siamese/minilm_mrpc_duplicates.yaml`` (``--mrpc-rows`` caps its train split,
+  ``--mrpc-epochs`` sets its epochs: dev F1 after each, the best dev checkpoint scored on test);
+* ``mrpc_cross``: the cross-encoder on the same pairs — ``recipes/glue_full.yaml data.task=mrpc`` (full fine-tuning,
+  ``--cross-epochs`` epochs, the best dev F1 checkpoint), scored on the same labelled 1,725 test pairs
+  (this copy's GLUE ``test.tsv`` keeps MRPC's ``Quality`` column) — F1 at the classifier's own decision.
 
 ``--plot`` draws ``docs/siamese_mean_vs_closest.png`` from the two curve runs; ``--markdown`` prints the tables.
 
@@ -45,7 +49,7 @@ CHECKPOINT = "sentence-transformers/all-MiniLM-L6-v2"
 LOSSES = {"cosine": "minilm_stsb_cosine", "mnrl": "minilm_stsb_mnrl", "triplet_mean": "minilm_stsb_triplet_mean",
           "triplet_closest": "minilm_stsb_triplet_closest", "triplet_combined": "minilm_stsb_triplet_combined",
           "contrastive": "minilm_stsb_contrastive"}
-PHASES = ["shipped", *LOSSES, "st_trainer", "mrpc"]
+PHASES = ["shipped", *LOSSES, "st_trainer", "mrpc", "mrpc_cross"]
 NO_MID_EVAL = "training.eval_steps=100000"  # evaluate once, after the last step
 
 
@@ -151,17 +155,19 @@ def plot(work: Path, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def table(work: Path, seeds: list[int], epochs: int, losses: list[str]) -> dict:
-    """One run per (loss, seed) at ``epochs`` epochs, dev after every epoch, the best dev checkpoint on test."""
+def table(work: Path, seeds: list[int], epochs: int, losses: list[str], changes: list[str] = (),
+          tag: str = "") -> dict:
+    """One run per (loss, seed) at ``epochs`` epochs, dev after every epoch, the best dev checkpoint on test;
+    ``changes`` (recipe overrides, e.g. ``loss.margin=0.9``) apply to every run, ``tag`` names them."""
     rows = {}
     for seed in seeds:
         for loss in losses:
-            out = work / "table" / f"{loss}_e{epochs}_s{seed}"
+            out = work / "table" / f"{loss}_e{epochs}{tag}_s{seed}"
             if not (out / "metrics.json").is_file():
                 print(f"[{time.strftime('%H:%M:%S')}] table: {loss} seed {seed} ...", flush=True)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 run(f"recipes/siamese/{LOSSES[loss]}.yaml",
-                    [f"seed={seed}", f"training.num_epochs={epochs}", "training.eval_steps=null"], out)
+                    [f"seed={seed}", f"training.num_epochs={epochs}", "training.eval_steps=null", *changes], out)
             metrics = json.loads((out / "metrics.json").read_text())
             rows[f"{loss}/{seed}"] = {k: metrics[k] for k in ("validation/spearman", "test/spearman", "test/pearson",
                                                               "train/seconds", "train/global_step", "train/best_step")}
@@ -207,12 +213,18 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {rows} | {r['train/global_step']} | {100 * r['validation/spearman']:.2f} | "
                      f"{100 * r['test/spearman']:.2f} | {100 * r['test/pearson']:.2f} | {r['train/seconds']:.0f} | "
                      f"{r['train/tokens_per_second']:.0f} |")
+    if "mrpc" in results or "mrpc_cross" in results:
+        lines += ["", "| MRPC (all-MiniLM-L6-v2) | train rows | epochs | dev F1 | test F1 | test accuracy | decision |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
     if "mrpc" in results:
         r = results["mrpc"]
-        lines += ["", "| MRPC bi-encoder (contrastive) | train rows | dev F1 | test F1 | test accuracy | F1 threshold (dev) |",
-                  "|---|---:|---:|---:|---:|---:|",
-                  f"| all-MiniLM-L6-v2 | {r.get('train_rows', '')} | {100 * r['validation/f1']:.2f} | "
-                  f"{100 * r['test/f1']:.2f} | {100 * r['test/accuracy']:.2f} | {r['test/f1_threshold']:.3f} |"]
+        lines.append(f"| bi-encoder, contrastive | {r.get('train_rows', '')} | {r.get('epochs', 1)} | "
+                     f"{100 * r['validation/f1']:.2f} | {100 * r['test/f1']:.2f} | {100 * r['test/accuracy']:.2f} | "
+                     f"cosine ≥ {r['test/f1_threshold']:.3f} (best F1 on dev) |")
+    if "mrpc_cross" in results:
+        r = results["mrpc_cross"]
+        lines.append(f"| cross-encoder, full fine-tuning | 3668 | {r.get('epochs', '')} | {100 * r['validation/f1']:.2f} | "
+                     f"{100 * r['test/f1']:.2f} | {100 * r['test/accuracy']:.2f} | argmax of the classifier |")
     return "\n".join(lines)
 
 
@@ -222,6 +234,8 @@ def main() -> None:
     p.add_argument("--phases", nargs="*", choices=PHASES, default=PHASES)
     p.add_argument("--train-rows", type=int, default=None, help="cap the scored-pair losses' train split")
     p.add_argument("--mrpc-rows", type=int, default=None, help="cap MRPC's train split")
+    p.add_argument("--mrpc-epochs", type=int, default=1, help="the MRPC bi-encoder's epochs")
+    p.add_argument("--cross-epochs", type=int, default=5, help="the MRPC cross-encoder's epochs")
     p.add_argument("--curve-steps", type=int, default=11, help="dev evaluation interval of the two curve runs")
     p.add_argument("--plot", action="store_true")
     p.add_argument("--markdown", action="store_true")
@@ -229,13 +243,19 @@ def main() -> None:
                                                          "the phases")
     p.add_argument("--epochs", type=int, default=4, help="the loss table's epochs")
     p.add_argument("--losses", nargs="+", choices=list(LOSSES), default=list(LOSSES), help="the loss table's losses")
+    p.add_argument("--set", dest="changes", nargs="+", default=[], metavar="key.path=value",
+                   help="recipe overrides for every run of the loss table (its rows are kept apart by --tag)")
+    p.add_argument("--tag", default="", help="names a loss table run with --set (e.g. _m0.9)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     store = args.work / "bench_siamese.json"
     results = json.loads(store.read_text()) if store.is_file() else {}
     if args.seeds:
-        rows = {**results.get(f"table_e{args.epochs}", {}), **table(args.work, args.seeds, args.epochs, args.losses)}
-        results[f"table_e{args.epochs}"] = rows
+        if args.changes and not args.tag:
+            raise SystemExit("--set needs --tag (the runs with changes are kept apart from the plain table)")
+        key = f"table_e{args.epochs}{args.tag}"
+        rows = {**results.get(key, {}), **table(args.work, args.seeds, args.epochs, args.losses, args.changes, args.tag)}
+        results[key] = rows
         store.write_text(json.dumps(results, indent=2))
         if args.markdown:
             print(table_markdown(rows, args.epochs))
@@ -248,9 +268,16 @@ def main() -> None:
         elif phase == "st_trainer":
             results[phase] = {**st_trainer(args.work), "train_rows": results.get("mnrl", {}).get("train_rows")}
         elif phase == "mrpc":
-            overrides = [NO_MID_EVAL] + ([f"data.max_train_rows={args.mrpc_rows}"] if args.mrpc_rows else [])
+            overrides = [NO_MID_EVAL] if args.mrpc_epochs == 1 else [f"training.num_epochs={args.mrpc_epochs}",
+                                                                     "training.eval_steps=null"]
+            overrides += [f"data.max_train_rows={args.mrpc_rows}"] if args.mrpc_rows else []
             results[phase] = {**run("recipes/siamese/minilm_mrpc_duplicates.yaml", overrides, args.work / phase),
-                              "train_rows": args.mrpc_rows or 3668}
+                              "train_rows": args.mrpc_rows or 3668, "epochs": args.mrpc_epochs}
+        elif phase == "mrpc_cross":
+            overrides = ["data.task=mrpc", f"training.num_epochs={args.cross_epochs}", "training.eval_steps=null",
+                         "evaluation.splits=[validation,test]", "evaluation.metric_for_best=f1"]
+            results[phase] = {**run("recipes/glue_full.yaml", overrides, args.work / phase),
+                              "epochs": args.cross_epochs}
         else:
             overrides = []
             if phase in ("triplet_mean", "triplet_closest"):
