@@ -26,6 +26,7 @@ from harness import registry  # noqa: E402
 from harness.config.loader import load_recipe  # noqa: E402
 from harness.config.schema import Recipe, is_test_split, validate  # noqa: E402
 from harness.errors import HarnessError, first_line, is_main_process, report_errors  # noqa: E402
+from harness.training.distributed import check_launch, dataloader_settings  # noqa: E402
 
 
 @dataclass
@@ -113,6 +114,7 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
         log_with=report_to or None,
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         kwargs_handlers=ddp_settings(recipe),
+        dataloader_config=dataloader_settings(),  # non-blocking copies to a GPU
     )
 
 
@@ -156,6 +158,7 @@ def seed_everything(recipe: Recipe) -> None:
 def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
     """Data → model (→ PEFT) → tokenized splits. ``evaluating`` (``harness eval``): no train split needed."""
     from harness.data.base import evaluation_only
+    from harness.data.tokenize_cache import tokenize_cached
     from harness.training.peft import apply_peft, count_parameters
 
     with accelerator.main_process_first(), (evaluation_only() if evaluating else contextlib.nullcontext()):
@@ -175,8 +178,10 @@ def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
         if recipe.peft:
             model = apply_peft(model, recipe.peft, task.auto_model_class)
     task.configure_for(model)
-    with accelerator.main_process_first():
-        tokenized = task.tokenize(tokenizer, max_length=recipe.training.max_length)
+    with accelerator.main_process_first():  # the main process tokenizes (or reads the cache) first, the others read
+        tokenized, cached = tokenize_cached(task, tokenizer, recipe.training.max_length)
+    if cached.startswith(("hit", "stored")) and is_main_process():  # harness/data/tokenize_cache.py
+        print(f"tokenized splits: {'read from' if cached.startswith('hit') else 'cached in'} {cached.split(' ', 1)[1]}")
     trainable, total = count_parameters(model)
     return Built(task, model, tokenizer, tokenized, trainable, total)
 
@@ -185,6 +190,7 @@ def build_evaluation(recipe: Recipe, built: Built, accelerator):
     """The task's evaluator over every evaluation and prediction split, each with a prepared loader."""
     from harness.evaluation.loaders import eval_loader
     from harness.evaluation.runner import Evaluation
+    from harness.training.distributed import pin_memory
     from harness.generation import build_generation
 
     task, cfg = built.task, recipe.training
@@ -198,7 +204,8 @@ def build_evaluation(recipe: Recipe, built: Built, accelerator):
                                                               generation=generation)
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     loaders = {s: eval_loader(task, built.tokenized[s], built.tokenizer, batch_size, accelerator.num_processes,
-                              cfg.pad_to_multiple_of, recipe.seed) for s in wanted}
+                              cfg.pad_to_multiple_of, recipe.seed, pin_memory=pin_memory(accelerator.device))
+               for s in wanted}
     prepared = accelerator.prepare(*loaders.values()) if loaders else ()
     if len(loaders) == 1:
         prepared = (prepared,)
@@ -271,13 +278,16 @@ def save_model(model, tokenizer, accelerator, path: Path, generation=None) -> No
     from harness.training.checkpoint import replace_dir
 
     accelerator.wait_for_everyone()
+    # FSDP / DeepSpeed hold shards: every process gathers (a collective), the main one writes the full weights
+    sharded = getattr(accelerator.distributed_type, "value", "") in ("FSDP", "DEEPSPEED")
+    state_dict = accelerator.get_state_dict(model) if sharded else None
     if accelerator.is_main_process:
         tmp = path.with_name(f".tmp-{path.name}")
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped = accelerator.unwrap_model(model)
         if generation is not None and getattr(unwrapped, "generation_config", None) is not None:
             unwrapped.generation_config = generation.saved_config()
-        unwrapped.save_pretrained(tmp, safe_serialization=True)
+        unwrapped.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
         if hasattr(unwrapped, "get_base_model") and not (tmp / "config.json").exists():
             # a PEFT adapter: its base's config beside it, so the head's class names travel with the model
             unwrapped.get_base_model().config.save_pretrained(tmp)
@@ -413,6 +423,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
     # ---- setup
     quiet_progress_bars()
     accelerator = make_accelerator(recipe, out)
+    check_launch(accelerator)  # FSDP / DeepSpeed asked for and not granted: refused
     seed_everything(recipe)
 
     # ---- build
@@ -503,6 +514,7 @@ def _evaluate(recipe: Recipe) -> dict:
             recipe.model_path = str(out / "model")
         quiet_progress_bars()
         accelerator = make_accelerator(recipe, out, trackers=False)
+        check_launch(accelerator)
         seed_everything(recipe)
         built = build(recipe, accelerator, evaluating=True)
         model = accelerator.prepare(built.model)

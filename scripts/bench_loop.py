@@ -153,6 +153,7 @@ def make_recipe(args, data_dir: str | None) -> dict:
             "save_total_limit": 1,
             "log_steps": args.log_steps,
             "num_workers": 0,
+            "compile": args.compile,
         },
         "evaluation": {"load_best_at_end": False},
         "tracking": {"report_to": []},
@@ -368,6 +369,7 @@ def child_trainer(spec: dict) -> dict:
         dataloader_num_workers=cfg.num_workers,
         bf16=mp == "bf16",
         fp16=mp == "fp16",
+        torch_compile=cfg.compile,  # --compile: the Trainer's own torch.compile beside our training.compile
     )
     probe = _Probe()
     model.register_forward_pre_hook(probe)
@@ -743,6 +745,8 @@ def parse_args(argv):
     p.add_argument("--retries", type=int, default=3, help="pairs re-run at most for --max-other-load")
     p.add_argument("--retry-wait", type=float, default=30.0, help="seconds to wait before re-running a pair")
     p.add_argument("--mixed-precision", choices=["no", "bf16"], default="no", help="bf16 for GPU runs")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile in both loops: our training.compile, the Trainer's torch_compile=True")
     p.add_argument("--write", action="store_true", help=f"append a dated section to {DOC.relative_to(ROOT)}")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (recipes, logs, results)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
@@ -777,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.weight_decay:g} (not on biases/LayerNorm), linear schedule with {args.warmup_steps} warmup steps, "
             f"max_grad_norm {args.max_grad_norm:g}, {args.steps} optimizer steps, loss logged every {args.log_steps} "
             f"steps, no evaluation during training, no dataloader workers, "
-            f"{'fp32' if args.mixed_precision == 'no' else args.mixed_precision}, seed {args.seed}, "
+            f"{'fp32' if args.mixed_precision == 'no' else args.mixed_precision}"
+            f"{', torch.compile in both loops' if args.compile else ''}, seed {args.seed}, "
             f"torch threads {args.threads or 'default (one per core)'}; "
             f"{args.repeats} runs of each loop, alternating, each in its own process."
         ),

@@ -19,6 +19,8 @@ import yaml
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# tokenized splits are not kept across test runs (tests/data/test_tokenize_cache.py turns the cache on)
+os.environ.setdefault("HARNESS_TOKENIZE_CACHE", "off")
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = REPO / "recipes" / "tiny" / "synthetic_bert.yaml"

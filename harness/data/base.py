@@ -143,6 +143,14 @@ class Task:
     def tokenize(self, tokenizer, max_length: int | None = None) -> DatasetDict:
         raise NotImplementedError
 
+    def tokenize_cache_key(self) -> dict | None:
+        """What, besides the raw splits' content, the tokenizer and ``max_length``, decides :meth:`tokenize`'s
+        rows — JSON-able — so that a later run with the same can read them back (:mod:`harness.data.tokenize_cache`);
+        None (the default): never cached. Opt in only when ``tokenize`` is a pure function of those (it sets no
+        state on the task) and override it beside ``tokenize`` (a subclass with its own ``tokenize`` and an
+        inherited key is not cached)."""
+        return None
+
     def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
         raise NotImplementedError
 
@@ -215,6 +223,9 @@ class ClassificationTask(Task):
                 desc=f"tokenizing {name}",
             )
         return DatasetDict(tokenized)
+
+    def tokenize_cache_key(self) -> dict | None:
+        return {"text_columns": list(self.info.text_columns), "problem_type": self.info.problem_type}
 
     def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
         from transformers import DataCollatorWithPadding

@@ -105,6 +105,9 @@ class PairsTask(Task):
                                          desc=f"tokenizing {name}")
                             for name, ds in self.splits.items()})
 
+    def tokenize_cache_key(self) -> dict | None:
+        return {}  # every text<i> column and the label, as they are
+
     def collator(self, tokenizer, pad_to_multiple_of: int | None = None):
         return PairsCollator(tokenizer.pad_token_id or 0, pad_to_multiple_of)
 

@@ -27,7 +27,7 @@ from harness.registry import register
 RECALL_AT = (1, 5, 10)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def embed_split(model, dataloader, accelerator) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Every text column of a split embedded (``[(N, H), ...]``, each example once across processes) and its
     labels (None when the split has none)."""

@@ -9,9 +9,10 @@ from torch.utils.data import DataLoader
 
 
 def eval_loader(task, rows, tokenizer, batch_size: int, num_processes: int = 1, pad_to_multiple_of: int | None = None,
-                seed: int = 0) -> DataLoader:
-    """An unprepared ``DataLoader`` over tokenized ``rows`` of ``task`` (``accelerator.prepare`` it)."""
+                seed: int = 0, pin_memory: bool = False) -> DataLoader:
+    """An unprepared ``DataLoader`` over tokenized ``rows`` of ``task`` (``accelerator.prepare`` it); ``pin_memory``
+    for a CUDA device (:func:`harness.training.distributed.pin_memory`)."""
     arranged = task.arrange(rows, batch_size, num_processes)
     return DataLoader(arranged, batch_size=batch_size, shuffle=False,
                       collate_fn=task.eval_collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of),
-                      generator=torch.Generator().manual_seed(seed))
+                      generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)

@@ -16,7 +16,7 @@ import torch
 from harness.generation import TARGET_KEYS
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd records, no version counters (faster than no_grad)
 def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | None, float | None]:
     """Logits and labels for every example of the split (each exactly once across processes),
     and the mean loss when labels are present."""
@@ -30,28 +30,45 @@ def predict(model, dataloader, accelerator) -> tuple[np.ndarray, np.ndarray | No
         _gather_loss(outputs, labels, accelerator, losses, counts)
         if labels is not None:
             logits, labels = accelerator.gather_for_metrics((logits, labels))
-            all_labels.append(labels.float().cpu().numpy() if labels.is_floating_point() else labels.cpu().numpy())
+            all_labels.append(_kept(labels.float() if labels.is_floating_point() else labels))
         else:
             logits = accelerator.gather_for_metrics(logits)
-        all_logits.append(logits.float().cpu().numpy())
+        all_logits.append(_kept(logits.float()))
     if was_training:
         model.train()
-    logits = np.concatenate(all_logits) if all_logits else np.zeros((0,))
-    labels = np.concatenate(all_labels) if all_labels else None
-    mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None
-    return logits, labels, mean_loss
+    # one copy to the host per split (rows of a few numbers stayed on the device: no sync per batch)
+    logits = torch.cat(all_logits).cpu().numpy() if all_logits else np.zeros((0,))
+    labels = torch.cat(all_labels).cpu().numpy() if all_labels else None
+    return logits, labels, _mean_loss(losses, counts)
+
+
+def _kept(t: torch.Tensor) -> torch.Tensor:
+    """A batch's gathered output, left where it is when it is a row per example (classes, a score: small), else
+    copied to the host now (per-token outputs of a whole split need not fit on the device)."""
+    return t if t.dim() <= 2 else t.cpu()
 
 
 def _gather_loss(outputs, labels, accelerator, losses: list, counts: list) -> None:
-    """Append this batch's loss x batch size and batch size, summed over processes (each example once)."""
+    """Append this batch's loss x batch size and batch size, summed over processes (each example once), as
+    device tensors: read once per split by :func:`_mean_loss`, not once per batch."""
     if labels is not None and getattr(outputs, "loss", None) is not None:
-        n = torch.tensor(labels.shape[0], device=outputs.logits.device)
-        loss, n = accelerator.gather_for_metrics((outputs.loss.detach().float().reshape(1) * n, n.reshape(1)))
-        losses.append(loss.sum().item())
-        counts.append(n.sum().item())
+        device = outputs.logits.device
+        n = torch.tensor(labels.shape[0], device=device)
+        wide = torch.float32 if device.type == "mps" else torch.float64  # (MPS has no float64)
+        loss, n = accelerator.gather_for_metrics((outputs.loss.detach().to(wide).reshape(1) * n, n.reshape(1)))
+        losses.append(loss.sum())
+        counts.append(n.sum())
 
 
-@torch.no_grad()
+def _mean_loss(losses: list, counts: list) -> float | None:
+    """The split's mean loss from :func:`_gather_loss`'s sums (one host sync)."""
+    if not counts:
+        return None
+    total, count = torch.stack(losses).sum().item(), torch.stack(counts).sum().item()
+    return total / count if count else None
+
+
+@torch.inference_mode()  # no autograd records, no version counters (faster than no_grad)
 def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[list[np.ndarray], float | None]:
     """Predicted tag ids at the real (unpadded) positions of every row, in order, and the mean loss.
 
@@ -87,11 +104,10 @@ def predict_tags(model, dataloader, accelerator, scores: bool = False) -> tuple[
             rows.append(row[~np.isnan(row[:, 0])] if with_scores else row[row != -100])
     if was_training:
         model.train()
-    mean_loss = sum(losses) / sum(counts) if counts and sum(counts) else None
-    return rows, mean_loss
+    return rows, _mean_loss(losses, counts)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd records, no version counters (faster than no_grad)
 def perplexity(model, dataloader, accelerator, stateful: bool, shifted: bool = True) -> dict[str, float]:
     """Token-level perplexity over a split: exp(total NLL / predicted tokens), summed over every
     process. A stateful model carries its recurrent state from batch to batch, as in training. ``shifted``:
@@ -121,7 +137,7 @@ def perplexity(model, dataloader, accelerator, stateful: bool, shifted: bool = T
 
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd records, no version counters (faster than no_grad)
 def generate_texts(model, dataloader, accelerator, tokenizer, settings) -> list:
     """``model.generate`` over every batch with the run's :class:`~harness.generation.GenerationSettings`,
     decoded to strings (special tokens dropped; a decoder-only model's prompt cut off). One string per

@@ -41,6 +41,7 @@ from harness.errors import HarnessError, Interrupted, TrainingError
 from harness.losses import Loss, ModelOutputLoss
 from harness.training import checkpoint as ckpt
 from harness.training.callbacks import Callback, CallbackList
+from harness.training.distributed import pin_memory
 from harness.training.optim import build_optimizer, build_scheduler, warmup_steps
 from harness.training.steps import StandardStep, Step
 
@@ -218,6 +219,7 @@ class Trainer:
         # a resumed run's dropout masks differ, so the loader gets its own generator
         train_dl = DataLoader(parts.train_rows, batch_size=cfg.batch_size, sampler=self.sampler,
                               collate_fn=parts.collate_fn, num_workers=cfg.num_workers,
+                              pin_memory=pin_memory(accelerator.device),  # CUDA: non-blocking copies from it
                               generator=torch.Generator().manual_seed(parts.seed))
         optimizer = build_optimizer(parts.model, parts.optimizer, cfg.lr, cfg.weight_decay)
         self.model, self.optimizer, self.train_dl = accelerator.prepare(parts.model, optimizer, train_dl)
