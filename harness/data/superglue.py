@@ -160,6 +160,24 @@ class _Row:
             raise self.fail(f"field {context}{key!r} must be a string, found {value!r}")
         return value
 
+    def object(self, key: str, record: dict | None = None, context: str = "") -> dict:
+        value = self.get(key, record, context)
+        if not isinstance(value, dict):
+            raise self.fail(f"field {context}{key!r} must be an object, found {value!r}")
+        return value
+
+    def objects(self, key: str, record: dict | None = None, context: str = "",
+                what: str = "") -> Iterator[tuple[str, dict]]:
+        """``(place, item)`` for each object of a non-empty list field; ``place`` (``"qas[2]."``) prefixes the
+        item's fields in error messages."""
+        items = self.get(key, record, context)
+        if not isinstance(items, list) or not items:
+            raise self.fail(f"{context}{key} must be a non-empty list" + (f" of {what}" if what else ""))
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.fail(f"{context}{key}[{i}] must be an object" + (f" ({what})" if what else ""))
+            yield f"{context}{key}[{i}].", item
+
     def integer(self, key: str, record: dict | None = None, context: str = "", digits_ok: bool = True) -> int:
         value = self.get(key, record, context)
         if isinstance(value, bool) or not (isinstance(value, int) or (digits_ok and isinstance(value, str)
@@ -278,9 +296,7 @@ def _flatten(spec: Spec, row: _Row, labelled_file: bool) -> list[dict]:
         if labelled_file:
             label = row.boolean_label()
         text = row.text("text")
-        target = row.get("target")
-        if not isinstance(target, dict):
-            raise row.fail(f"field 'target' must be an object, found {target!r}")
+        target = row.object("target")
         out = {"text": text}
         for i, which in ((1, "span1"), (2, "span2")):
             span_text = row.text(f"{which}_text", target, "target.")
@@ -289,27 +305,13 @@ def _flatten(spec: Spec, row: _Row, labelled_file: bool) -> list[dict]:
             out[f"start{i}"], out[f"end{i}"] = wsc_char_span(row, text, index, span_text, which)
         return [{**out, "label": label, "idx": idx}]
     if k == "multirc":
-        passage = row.get("passage")
-        if not isinstance(passage, dict):
-            raise row.fail(f"field 'passage' must be an object, found {passage!r}")
+        passage = row.object("passage")
         paragraph = row.text("text", passage, "passage.")
-        questions = row.get("questions", passage, "passage.")
-        if not isinstance(questions, list) or not questions:
-            raise row.fail("passage.questions must be a non-empty list")
         rows = []
-        for qi, q in enumerate(questions):
-            where_q = f"passage.questions[{qi}]."
-            if not isinstance(q, dict):
-                raise row.fail(f"{where_q[:-1]} must be an object")
+        for where_q, q in row.objects("questions", passage, "passage."):
             question = row.text("question", q, where_q)
             q_idx = row.integer("idx", q, where_q)
-            answers = row.get("answers", q, where_q)
-            if not isinstance(answers, list) or not answers:
-                raise row.fail(f"{where_q}answers must be a non-empty list")
-            for ai, a in enumerate(answers):
-                where_a = f"{where_q}answers[{ai}]."
-                if not isinstance(a, dict):
-                    raise row.fail(f"{where_a[:-1]} must be an object")
+            for where_a, a in row.objects("answers", q, where_q):
                 answer = row.text("text", a, where_a)
                 rows.append({"paragraph": paragraph, "question": question, "answer": answer,
                              "question_answer": f"{question} {answer}",
@@ -327,18 +329,10 @@ RECORD_PLACEHOLDER = "@placeholder"
 def _record_rows(row: _Row, idx: int, labelled_file: bool) -> list[dict]:
     """One ReCoRD passage → one row per (query, candidate entity): ``query_filled`` is the query with the
     candidate in its ``@placeholder``; label 1 when the candidate is one of the query's answers."""
-    passage = row.get("passage")
-    if not isinstance(passage, dict):
-        raise row.fail(f"field 'passage' must be an object, found {passage!r}")
+    passage = row.object("passage")
     text = row.text("text", passage, "passage.")
-    entities = row.get("entities", passage, "passage.")
-    if not isinstance(entities, list) or not entities:
-        raise row.fail("passage.entities must be a non-empty list of {start, end} (the candidate answers)")
     names = set()
-    for ei, e in enumerate(entities):
-        where_e = f"passage.entities[{ei}]."
-        if not isinstance(e, dict):
-            raise row.fail(f"{where_e[:-1]} must be an object")
+    for where_e, e in row.objects("entities", passage, "passage.", what="{start, end}: the candidate answers"):
         start, end = row.integer("start", e, where_e, digits_ok=False), row.integer("end", e, where_e, digits_ok=False)
         if not 0 <= start <= end < len(text):  # the release's end is inclusive
             raise row.fail(f"{where_e}start/end = {start}/{end} is not a span of passage.text ({len(text)} characters;"
@@ -346,27 +340,16 @@ def _record_rows(row: _Row, idx: int, labelled_file: bool) -> list[dict]:
         names.add(text[start:end + 1])
     candidates = sorted(names)
     shown = text.replace("@highlight\n", "- ")
-    qas = row.get("qas")
-    if not isinstance(qas, list) or not qas:
-        raise row.fail("field 'qas' must be a non-empty list of queries")
     rows = []
-    for qi, qa in enumerate(qas):
-        where_q = f"qas[{qi}]."
-        if not isinstance(qa, dict):
-            raise row.fail(f"{where_q[:-1]} must be an object")
+    for where_q, qa in row.objects("qas", what="queries"):
         query = row.text("query", qa, where_q)
         if RECORD_PLACEHOLDER not in query:
             raise row.fail(f"{where_q}query has no {RECORD_PLACEHOLDER} to fill: {query[:80]!r}")
         q_idx = row.integer("idx", qa, where_q)
         answers: list[str] = []
         if labelled_file:
-            raw = row.get("answers", qa, where_q)
-            if not isinstance(raw, list) or not raw:
-                raise row.fail(f"{where_q}answers must be a non-empty list of {{start, end, text}}")
-            for ai, a in enumerate(raw):
-                if not isinstance(a, dict):
-                    raise row.fail(f"{where_q}answers[{ai}] must be an object with a 'text'")
-                answers.append(row.text("text", a, f"{where_q}answers[{ai}]."))
+            answers = [row.text("text", a, where_a)
+                       for where_a, a in row.objects("answers", qa, where_q, what="{start, end, text}")]
             answers = sorted(set(answers))
         for entity in candidates:
             rows.append({"passage": shown, "query": query, "entity": entity,
