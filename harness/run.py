@@ -26,7 +26,7 @@ from harness import registry  # noqa: E402
 from harness.config.loader import load_recipe  # noqa: E402
 from harness.config.schema import Recipe, is_test_split, validate  # noqa: E402
 from harness.errors import HarnessError, first_line, is_main_process, report_errors  # noqa: E402
-from harness.training.distributed import check_launch, dataloader_settings  # noqa: E402
+from harness.training.distributed import check_launch, dataloader_settings, pin_memory  # noqa: E402
 
 
 @dataclass
@@ -107,7 +107,7 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
     report_to = list(recipe.tracking.report_to) if trackers else []
     # several processes and no GPU: Accelerate picks gloo (MULTI_CPU) only when told cpu=True
     cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=cpu,
         mixed_precision=resolve_mixed_precision(cfg.mixed_precision),
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -116,6 +116,8 @@ def make_accelerator(recipe: Recipe, output_dir: Path, trackers: bool = True):
         kwargs_handlers=ddp_settings(recipe),
         dataloader_config=dataloader_settings(),  # non-blocking copies to a GPU
     )
+    check_launch(accelerator)  # FSDP / DeepSpeed asked for and not granted: refused
+    return accelerator
 
 
 def quiet_progress_bars() -> None:
@@ -190,7 +192,6 @@ def build_evaluation(recipe: Recipe, built: Built, accelerator):
     """The task's evaluator over every evaluation and prediction split, each with a prepared loader."""
     from harness.evaluation.loaders import eval_loader
     from harness.evaluation.runner import Evaluation
-    from harness.training.distributed import pin_memory
     from harness.generation import build_generation
 
     task, cfg = built.task, recipe.training
@@ -423,7 +424,6 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
     # ---- setup
     quiet_progress_bars()
     accelerator = make_accelerator(recipe, out)
-    check_launch(accelerator)  # FSDP / DeepSpeed asked for and not granted: refused
     seed_everything(recipe)
 
     # ---- build
@@ -514,7 +514,6 @@ def _evaluate(recipe: Recipe) -> dict:
             recipe.model_path = str(out / "model")
         quiet_progress_bars()
         accelerator = make_accelerator(recipe, out, trackers=False)
-        check_launch(accelerator)
         seed_everything(recipe)
         built = build(recipe, accelerator, evaluating=True)
         model = accelerator.prepare(built.model)
