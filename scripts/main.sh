@@ -17,6 +17,10 @@ if [ -z "${HF_HUB_OFFLINE:-}" ]; then
     echo "Hugging Face Hub: not reachable; offline, local copies only (HF_HUB_OFFLINE=1)" >&2
   fi
 fi
+# accelerate launch gives its one process OMP_NUM_THREADS=1 unless told; one process may use every core it has
+# (2 threads: 1.38x the tokens/s of 1 on the 2-core EPYC, quiet). On a machine shared with other jobs, set
+# OMP_NUM_THREADS=1 yourself: threads that wait for a busy core spin.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
 export HF_EVALUATE_OFFLINE=${HF_EVALUATE_OFFLINE:-1}  # the metrics are the project's own modules, loaded by path
 exec .venv/bin/accelerate launch --quiet --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no \
   harness/run.py recipes/glue_lora.yaml "$@"
