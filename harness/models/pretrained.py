@@ -67,12 +67,15 @@ def sequence_classifier(
     checkpoint: str,
     classifier_dropout: float | None = None,
     trust_remote_code: bool = False,
+    quantization: str | dict | None = None,
 ):
-    """``AutoModelForSequenceClassification`` on a pretrained checkpoint, sized for the task's labels."""
+    """``AutoModelForSequenceClassification`` on a pretrained checkpoint, sized for the task's labels.
+    ``quantization`` (``4bit``, ``8bit`` or BitsAndBytesConfig keys): a quantized base for QLoRA
+    (:mod:`harness.models.quantization`); every builder here takes it."""
     from transformers import AutoModelForSequenceClassification
 
     return _pretrained_with_head(AutoModelForSequenceClassification, task, checkpoint, classifier_dropout,
-                                 trust_remote_code, task.info.problem_type)
+                                 trust_remote_code, task.info.problem_type, quantization=quantization)
 
 
 @register("model", "pretrained_tagger", runner_args=("task",))
@@ -82,6 +85,7 @@ def token_classifier(
     classifier_dropout: float | None = None,
     case_features: bool = False,
     trust_remote_code: bool = False,
+    quantization: str | dict | None = None,
 ):
     """``AutoModelForTokenClassification`` on a pretrained checkpoint (a BERT-family tagger), sized for the
     task's tag set. The task aligns word labels to the first sub-token of each word.
@@ -100,7 +104,7 @@ def token_classifier(
     from transformers import AutoModelForTokenClassification
 
     model, tokenizer = _pretrained_with_head(AutoModelForTokenClassification, task, checkpoint, classifier_dropout,
-                                             trust_remote_code, None)
+                                             trust_remote_code, None, quantization=quantization)
     if case_features:
         from harness.data.ner import CASE_CLASSES
 
@@ -110,7 +114,8 @@ def token_classifier(
 
 
 @register("model", "pretrained", runner_args=("task",))
-def pretrained(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False):
+def pretrained(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False,
+               quantization: str | dict | None = None):
     """Any checkpoint (a Hub id or a local folder: BERT, GPT-2, T5, a model saved by a run) with the head the task
     asks for (``task.auto_model_class``): a masked-LM head for ``mlm_text`` (continued pretraining), an LM head
     for ``lm_text``, a classifier for GLUE, a tagger for NER, the seq2seq LM for a text-to-text task. One recipe
@@ -123,20 +128,23 @@ def pretrained(task: Task, checkpoint: str, prefix: str | None = None, trust_rem
     else the checkpoint's ``task_specific_params`` entry for the task; it is kept as ``config.harness_prefix``
     for the task to prepend.
     """
-    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix)
+    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix, quantization=quantization)
 
 
 @register("model", "pretrained_causal_lm", runner_args=("task",))
-def causal_lm(task: Task, checkpoint: str, trust_remote_code: bool = False):
+def causal_lm(task: Task, checkpoint: str, trust_remote_code: bool = False, quantization: str | dict | None = None):
     """:func:`pretrained` for a decoder-only checkpoint (GPT-2 family): language modelling or classification."""
     return _pretrained_for_task(task, checkpoint, trust_remote_code, None,
-                                heads=("AutoModelForCausalLM", "AutoModelForSequenceClassification"))
+                                heads=("AutoModelForCausalLM", "AutoModelForSequenceClassification"),
+                                quantization=quantization)
 
 
 @register("model", "pretrained_seq2seq", runner_args=("task",))
-def seq2seq(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False):
+def seq2seq(task: Task, checkpoint: str, prefix: str | None = None, trust_remote_code: bool = False,
+            quantization: str | dict | None = None):
     """:func:`pretrained` for an encoder-decoder checkpoint (T5 family) on a text-to-text task, with its task prefix."""
-    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix, heads=("AutoModelForSeq2SeqLM",))
+    return _pretrained_for_task(task, checkpoint, trust_remote_code, prefix, heads=("AutoModelForSeq2SeqLM",),
+                                quantization=quantization)
 
 
 def _decoder_only(config) -> bool:
@@ -151,7 +159,7 @@ def _decoder_only(config) -> bool:
 
 
 def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, prefix: str | None,
-                         heads: tuple[str, ...] | None = None):
+                         heads: tuple[str, ...] | None = None, quantization=None):
     import transformers
     from transformers import AutoConfig, AutoTokenizer
 
@@ -174,12 +182,13 @@ def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, p
     auto = getattr(transformers, task.auto_model_class)
     if task.auto_model_class == "AutoModelForSequenceClassification":
         model, tokenizer = _pretrained_with_head(auto, task, checkpoint, None, trust_remote_code,
-                                                 task.info.problem_type, config=config, tokenizer=tokenizer)
+                                                 task.info.problem_type, config=config, tokenizer=tokenizer,
+                                                 quantization=quantization)
     elif task.auto_model_class == "AutoModelForTokenClassification":
         model, tokenizer = _pretrained_with_head(auto, task, checkpoint, None, trust_remote_code, None,
-                                                 config=config, tokenizer=tokenizer)
+                                                 config=config, tokenizer=tokenizer, quantization=quantization)
     else:
-        model = _load(auto, source, config, trust_remote_code)
+        model = _load(auto, source, config, trust_remote_code, quantization)
         model.config.name_or_path = checkpoint
         check_vocabulary(model, tokenizer, "model.checkpoint")
     if task.auto_model_class == "AutoModelForSeq2SeqLM":
@@ -196,11 +205,14 @@ def _pretrained_for_task(task: Task, checkpoint: str, trust_remote_code: bool, p
     return model, tokenizer
 
 
-def _load(auto, source: str, config, trust_remote_code: bool):
+def _load(auto, source: str, config, trust_remote_code: bool, quantization=None):
     """``auto.from_pretrained`` with ``model.harness_new_modules``: the modules the checkpoint did not provide (a
-    new head, sometimes the pooler), which PEFT must train and save."""
+    new head, sometimes the pooler), which PEFT must train and save. ``quantization``: a 4-/8-bit base."""
+    from harness.models.quantization import load_kwargs
+
     model, loading = auto.from_pretrained(source, config=config, trust_remote_code=trust_remote_code,
-                                          output_loading_info=True)
+                                          output_loading_info=True,
+                                          **load_kwargs(quantization, auto, config, trust_remote_code))
     model.harness_new_modules = sorted({k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0]
                                          for k in loading.get("missing_keys", [])})
     return model
@@ -251,7 +263,7 @@ def _saved_token_type_rows(weights: Path) -> int | None:
 
 
 def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout, trust_remote_code, problem_type,
-                          config=None, tokenizer=None):
+                          config=None, tokenizer=None, quantization=None):
     from transformers import AutoConfig, AutoTokenizer
 
     registry.load_models()  # a folder saved by a run may hold one of our own model types (an MLM-pretrained encoder)
@@ -266,7 +278,7 @@ def _pretrained_with_head(auto, task: Task, checkpoint: str, classifier_dropout,
         config.label2id = {v: k for k, v in info.id2label.items()}
     if classifier_dropout is not None:
         config.classifier_dropout = classifier_dropout
-    model = _load(auto, source, config, trust_remote_code)
+    model = _load(auto, source, config, trust_remote_code, quantization)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     model.config.name_or_path = checkpoint
@@ -300,10 +312,15 @@ def load_saved(path: str | Path, task: Task):
             kwargs.update(id2label=info.id2label, label2id={v: k for k, v in info.id2label.items()})
         saved = path / "config.json"  # the base's config saved with the adapter: the head's own class names
         if saved.is_file():
-            id2label = json.loads(saved.read_text()).get("id2label") or {}
+            saved_config = json.loads(saved.read_text())
+            id2label = saved_config.get("id2label") or {}
             if id2label:
                 kwargs.update(num_labels=len(id2label), id2label={int(k): v for k, v in id2label.items()},
                               label2id={v: int(k) for k, v in id2label.items()})
+            if saved_config.get("quantization_config"):  # QLoRA: the base is quantized again as it was trained
+                from harness.models.quantization import saved_load_kwargs
+
+                kwargs.update(saved_load_kwargs(saved_config["quantization_config"], "model.path"))
         from transformers.utils import logging as hf_logging
 
         verbosity = hf_logging.get_verbosity()

