@@ -37,6 +37,7 @@ class Built:
     tokenized: object
     trainable_params: int
     total_params: int
+    length_buckets: list[int] | None = None  # every batch padded to one of these lengths (training.length_buckets)
 
 
 # ---------------------------------------------------------------------------------------- setup
@@ -188,7 +189,33 @@ def build(recipe: Recipe, accelerator, evaluating: bool = False) -> Built:
     if cached.startswith(("hit", "stored")) and is_main_process():  # harness/data/tokenize_cache.py
         print(f"tokenized splits: {'read from' if cached.startswith('hit') else 'cached in'} {cached.split(' ', 1)[1]}")
     trainable, total = count_parameters(model)
-    return Built(task, model, tokenizer, tokenized, trainable, total)
+    buckets = length_buckets(recipe, task, tokenizer, tokenized)
+    if buckets and is_main_process():
+        print(f"length buckets: every batch padded to one of {buckets} tokens")
+    return Built(task, model, tokenizer, tokenized, trainable, total, buckets)
+
+
+def length_buckets(recipe: Recipe, task, tokenizer, tokenized) -> list[int] | None:
+    """``training.length_buckets`` resolved: the recipe's lengths, lengths chosen from the train split (``auto``),
+    or None. Unset under ``training.compile``: ``auto`` where the task's collator can pad to fixed lengths (a
+    compiled model then sees a few static shapes); elsewhere batches stay padded to their longest row."""
+    from harness.data.buckets import BucketedCollator, choose_buckets, supports_buckets
+    from harness.training.loop import row_lengths
+
+    cfg = recipe.training
+    spec = cfg.length_buckets
+    collators = (task.collator(tokenizer), task.eval_collator(tokenizer))
+    if spec is None:
+        if not cfg.compile or task.stateful or not all(supports_buckets(c) for c in collators):
+            return None
+        spec = "auto"
+    if spec == "auto":
+        if task.train_split not in tokenized:  # evaluating a saved model: no train split to measure
+            return None
+        spec = choose_buckets(row_lengths(tokenized[task.train_split]))
+    for collator in collators:
+        BucketedCollator(collator, spec)  # a collator that pads its own way is refused here, by name
+    return list(spec)
 
 
 def build_evaluation(recipe: Recipe, built: Built, accelerator):
@@ -208,7 +235,8 @@ def build_evaluation(recipe: Recipe, built: Built, accelerator):
                                                               generation=generation)
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
     loaders = {s: eval_loader(task, built.tokenized[s], built.tokenizer, batch_size, accelerator.num_processes,
-                              cfg.pad_to_multiple_of, recipe.seed, pin_memory=pin_memory(accelerator.device))
+                              cfg.pad_to_multiple_of, recipe.seed, pin_memory=pin_memory(accelerator.device),
+                              length_buckets=built.length_buckets)
                for s in wanted}
     prepared = accelerator.prepare(*loaders.values()) if loaders else ()
     if len(loaders) == 1:
@@ -230,6 +258,7 @@ def best_metric(recipe: Recipe, built: Built, evaluation) -> tuple[str | None, b
 def build_trainer(recipe: Recipe, built: Built, evaluation, accelerator, out: Path):
     """The loop's parts from the recipe: training rows, step, loss, callbacks, optimizer, schedule."""
     from harness.training.callbacks import EarlyStopping
+    from harness.data.buckets import bucketed
     from harness.training.loop import TrainParts, Trainer, row_lengths
 
     task, cfg = built.task, recipe.training
@@ -251,7 +280,8 @@ def build_trainer(recipe: Recipe, built: Built, evaluation, accelerator, out: Pa
     best_key, greater = best_metric(recipe, built, evaluation)
     parts = TrainParts(
         model=built.model, train_rows=rows,
-        collate_fn=task.collator(built.tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
+        collate_fn=bucketed(task.collator(built.tokenizer, pad_to_multiple_of=cfg.pad_to_multiple_of),
+                            built.length_buckets), length_buckets=built.length_buckets,
         evaluate=evaluation, best_key=best_key, greater_is_better=greater, step=step, loss=loss,
         callbacks=callbacks, optimizer=recipe.optimizer, scheduler=recipe.scheduler, shuffle=not task.stateful,
         lengths=lengths, num_tokens=task.num_tokens, seed=recipe.seed, evaluate_at_start=recipe.evaluation.at_start,

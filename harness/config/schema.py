@@ -59,6 +59,9 @@ class TrainingConfig:
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding); order random across ~50-batch groups
     compile: bool = False  # torch.compile the model for training (a GPU: fused kernels; the first steps compile)
+    # pad every batch to the smallest of these lengths that holds it ("auto": up to 8 chosen from the train split's
+    # lengths), so a compiled model sees a few fixed shapes instead of one per batch; default with compile: "auto"
+    length_buckets: Literal["auto"] | list[int] | None = None
 
 
 @dataclass
@@ -389,6 +392,10 @@ _TRAINING_RANGES = {
 
 def check_ranges(training: TrainingConfig, errors: list[str]) -> None:
     """Values of the right type that cannot work (a zero batch, a negative or NaN learning rate, ...)."""
+    buckets = training.length_buckets
+    if isinstance(buckets, list) and (not buckets or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
+                                                         for b in buckets) or buckets != sorted(set(buckets))):
+        errors.append(f"training.length_buckets: expected \"auto\" or increasing lengths ≥ 1, got {buckets!r}")
     for name, (low, high, closed) in _TRAINING_RANGES.items():
         value = getattr(training, name)
         if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -116,6 +116,7 @@ class TrainParts:
     scheduler: dict = field(default_factory=lambda: {"component": "linear"})
     shuffle: bool = True  # False: a streamed task reads its rows in order
     lengths: list[int] | None = None  # row lengths for length-grouped batches
+    length_buckets: list[int] | None = None  # the collator pads every batch to one of these (compile: static shapes)
     num_tokens: Callable[[dict], object] = count_tokens
     seed: int = 42
     evaluate_at_start: bool = False
@@ -239,7 +240,15 @@ class Trainer:
         if cfg.compile:
             # the training forward/backward compiled (TorchInductor: fused elementwise kernels, CUDA graphs off);
             # unwrap_model returns the eager module for saving, evaluation's generate and checkpoints
-            self.model = torch.compile(self.model)
+            # with length buckets every batch has one of a few shapes: one static graph each (training and
+            # evaluation, full and last batches), within dynamo's recompile limit; without buckets dynamo compiles
+            # dynamic-shape kernels after the second shape
+            buckets = parts.length_buckets
+            if buckets:
+                import torch._dynamo.config as dynamo
+
+                dynamo.recompile_limit = max(dynamo.recompile_limit, 4 * len(buckets) + 8)
+            self.model = torch.compile(self.model, dynamic=False if buckets else None)
 
         # a quantized base (QLoRA) stays frozen and is rebuilt from its own checkpoint at load: the run's
         # checkpoints hold the trainable weights only (its 4-bit state would not load back into a quantized model)
