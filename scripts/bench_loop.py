@@ -782,7 +782,7 @@ def main(argv: list[str] | None = None) -> int:
             f"max_grad_norm {args.max_grad_norm:g}, {args.steps} optimizer steps, loss logged every {args.log_steps} "
             f"steps, no evaluation during training, no dataloader workers, "
             f"{'fp32' if args.mixed_precision == 'no' else args.mixed_precision}"
-            f"{', torch.compile in both loops' if args.compile else ''}, seed {args.seed}, "
+            f"{', torch.compile in both loops (ours pads batches to length buckets and compiles static graphs; the Trainer pads dynamically and lets dynamo go dynamic)' if args.compile else ''}, seed {args.seed}, "
             f"torch threads {args.threads or 'default (one per core)'}; "
             f"{args.repeats} runs of each loop, alternating, each in its own process."
         ),

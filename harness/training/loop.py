@@ -385,20 +385,24 @@ class Trainer:
 
     def load_state(self, path: Path) -> None:
         """The checkpoint's model, optimizer and RNG states (``accelerator.load_state``). Over a quantized base the
-        checkpoint holds the trainable weights only: the rest stays as loaded, and each trainable one must be there."""
+        checkpoint holds the trainable weights only: the rest stays as loaded; every trainable weight must be in
+        the file and, once loaded, equal to it (a non-strict load that matched no name would otherwise pass)."""
         if not self._trainable_only:
             self.accelerator.load_state(str(path))
             return
-        from safetensors import safe_open
+        from safetensors.torch import load_file
 
         weights = path / "model.safetensors"
-        with safe_open(str(weights), "pt") as f:
-            saved = set(f.keys())
-        lacking = sorted(_trainable_names(self.model) - saved)
+        saved = load_file(str(weights))
+        trainable = {name: p for name, p in self.unwrapped_model.named_parameters() if p.requires_grad}
+        lacking = sorted(set(trainable) - set(saved))
         if lacking:
             raise TrainingError(f"{weights}: {len(lacking)} trainable weights are missing (first: {lacking[0]}); "
                                 "the checkpoint was not written by this recipe")
         self.accelerator.load_state(str(path), strict=False)
+        differ = [name for name, p in trainable.items() if not torch.equal(p.detach().cpu(), saved[name])]
+        if differ:
+            raise TrainingError(f"{weights}: {len(differ)} trainable weights did not load (first: {differ[0]})")
 
     def resume_from(self, path: Path) -> None:
         acc = self.accelerator

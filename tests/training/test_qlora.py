@@ -174,3 +174,35 @@ def test_qlora_resume_from_a_trainable_only_checkpoint_is_exact(tmp_path, tiny_c
     capsys.readouterr()
     assert main(["train", str(recipe), f"output_dir={damaged}", "training.resume=auto"]) != 0
     assert "trainable weights are missing (first: " in capsys.readouterr().err
+
+
+@pytest.mark.slow  # two two-process gloo runs (~30 s)
+def test_qlora_under_ddp_resumes_exactly_from_a_trainable_only_checkpoint(tmp_path, tiny_checkpoint):
+    """Each process loads its own quantized copy onto its device; a run cut after its step-3 checkpoint and
+    resumed under DDP (the trainable weights loaded into the wrapped model, checked weight by weight) ends with
+    the uninterrupted run's adapter."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+    from testkit import REPO, child_env
+
+    recipe = recipe_file(tmp_path, model=dict(MODEL, checkpoint=str(tiny_checkpoint), quantization="4bit"), peft=LORA,
+                         data=dict(DATA, num_train=64), training=dict(TRAINING, save_total_limit=3))
+
+    def launch(port: int, *overrides: str) -> None:
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--main_process_port", str(port), str(REPO / "harness" / "run.py"), str(recipe),
+               *overrides]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=child_env(), cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    launch(29541)
+    out, cut = tmp_path / "run", tmp_path / "cut"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train/processes"] == 2 and metrics["train/global_step"] == 6
+    _cut_at_checkpoint_3(out, cut)
+    launch(29542, f"output_dir={cut}", "training.resume=auto")
+    a = load_file(str(out / "model" / "adapter_model.safetensors"))
+    b = load_file(str(cut / "model" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
