@@ -7,10 +7,10 @@ number; none picks from a set of lengths. This wraps a ``transformers`` collator
 ``max_length`` (``DataCollatorWithPadding``, ``DataCollatorForTokenClassification``; a collator of our own
 that holds one as ``base``) and sets both per batch.
 
-``auto`` buckets are quantiles of the train split's token counts (eighths), each rounded up to a multiple of 8
-(tensor-core friendly), the last one holding the longest row: with length-grouped batches a batch's longest row
-follows the same distribution, so each bucket takes about an eighth of the batches and the padding added is
-less than a bucket's width.
+``auto`` buckets are the (at most 8) multiples of 8 (tensor-core friendly) that minimise the padded token count
+of the train split when each row is padded to the smallest bucket holding it — an exact dynamic programme over
+the candidate lengths, the last one holding the longest row. With length-grouped batches a batch's longest row
+follows the rows' distribution, so this is the padding the buckets add to training.
 """
 
 from __future__ import annotations
@@ -24,13 +24,35 @@ MAX_BUCKETS, MULTIPLE = 8, 8
 
 
 def choose_buckets(lengths: list[int], max_buckets: int = MAX_BUCKETS, multiple: int = MULTIPLE) -> list[int]:
-    """Up to ``max_buckets`` increasing lengths from the quantiles of ``lengths``; the last ≥ ``max(lengths)``."""
+    """At most ``max_buckets`` increasing multiples of ``multiple``, the last ≥ ``max(lengths)``, that minimise
+    ``sum(smallest bucket ≥ length for each length)`` (exact: a dynamic programme over the candidates)."""
     if not lengths:
         raise HarnessError("training.length_buckets: the train split is empty; there are no lengths to choose from")
-    ordered = sorted(lengths)
-    n = len(ordered)
-    picks = {ordered[min(n - 1, math.ceil(n * k / max_buckets) - 1)] for k in range(1, max_buckets + 1)}
-    return sorted({multiple * math.ceil(p / multiple) for p in picks})
+    top = math.ceil(max(lengths) / multiple)
+    counts = [0] * (top + 1)  # counts[c]: rows whose bucket would be c·multiple if c were the next one up
+    for n in lengths:
+        counts[max(1, math.ceil(n / multiple))] += 1
+    below = [0] * (top + 1)  # rows with candidate index ≤ c
+    for c in range(1, top + 1):
+        below[c] = below[c - 1] + counts[c]
+    inf = float("inf")
+    # cost[k][c]: least padded total of the rows up to candidate c with k buckets, the last one at c
+    cost = [[inf] * (top + 1) for _ in range(max_buckets + 1)]
+    back = [[0] * (top + 1) for _ in range(max_buckets + 1)]
+    for c in range(1, top + 1):
+        cost[1][c] = c * multiple * below[c]
+    for k in range(2, max_buckets + 1):
+        for c in range(1, top + 1):
+            for p in range(1, c):
+                value = cost[k - 1][p] + c * multiple * (below[c] - below[p])
+                if value < cost[k][c]:
+                    cost[k][c], back[k][c] = value, p
+    k = min(range(1, max_buckets + 1), key=lambda j: (cost[j][top], j))  # the fewest buckets at the least cost
+    buckets, c = [], top
+    while k >= 1 and c >= 1:
+        buckets.append(c * multiple)
+        c, k = back[k][c], k - 1
+    return sorted(buckets)
 
 
 def _padder(collator):

@@ -15,9 +15,26 @@ from harness.data.buckets import BucketedCollator, choose_buckets, supports_buck
 from harness.errors import HarnessError
 
 
-def test_auto_buckets_are_rounded_quantiles_and_hold_the_longest_row():
-    lengths = list(range(1, 101))  # eighths at 13, 25, 38, 50, 63, 75, 88, 100
-    assert choose_buckets(lengths) == [16, 32, 40, 56, 64, 80, 88, 104]
+def _padded(lengths, buckets):
+    return sum(next(b for b in buckets if b >= n) for n in lengths)
+
+
+def test_auto_buckets_minimise_the_padded_tokens_exactly():
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    for trial in range(30):
+        lengths = [rng.randint(1, 60) for _ in range(rng.randint(1, 40))]
+        most = rng.randint(1, 4)
+        chosen = choose_buckets(lengths, max_buckets=most)
+        assert len(chosen) <= most and chosen == sorted(chosen) and all(b % 8 == 0 for b in chosen)
+        assert chosen[-1] >= max(lengths)
+        top = 8 * -(-max(lengths) // 8)
+        candidates = range(8, top, 8)
+        best = min(_padded(lengths, list(c) + [top]) for k in range(most)
+                   for c in itertools.combinations(candidates, k))
+        assert _padded(lengths, chosen) == best, (lengths, most, chosen)
     assert choose_buckets([5] * 40 + [9]) == [8, 16]  # few distinct lengths: few buckets
     assert choose_buckets([3, 70], max_buckets=4, multiple=1) == [3, 70]
     with pytest.raises(HarnessError, match="training.length_buckets: the train split is empty"):
