@@ -9,7 +9,9 @@ of the class that defines ``tokenize`` (a changed tokenizing code misses). A rec
 re-tokenizes; one that changes none reads ``<root>/<key>/`` back.
 
 Where: ``$HARNESS_TOKENIZE_CACHE`` (a folder; ``off`` turns the cache off), else ``harness_tokenized/`` in the
-``datasets`` cache (``HF_DATASETS_CACHE``). What is stored is ``DatasetDict.save_to_disk``'s Arrow files and JSON
+``datasets`` cache (``HF_DATASETS_CACHE``). Size: after each store the least recently used entries (a hit
+counts as a use) are removed until the cache holds at most ``$HARNESS_TOKENIZE_CACHE_MAX_GB`` (default 10) GB;
+the entry just stored always stays, and leftovers of interrupted writes older than a day go too. What is stored is ``DatasetDict.save_to_disk``'s Arrow files and JSON
 (written to a temporary folder, then renamed: a reader never sees half of it), read back memory-mapped with
 ``load_from_disk`` — no pickle, nothing in the cache can run code. A task is cached only when it opts in
 (``tokenize_cache_key`` returns a dict) *and* the class that defines ``tokenize`` is the one that defines the key:
@@ -32,6 +34,8 @@ import uuid
 from pathlib import Path
 
 ENV = "HARNESS_TOKENIZE_CACHE"
+MAX_GB_ENV, DEFAULT_MAX_GB = "HARNESS_TOKENIZE_CACHE_MAX_GB", 10.0
+_STALE_SECONDS = 24 * 3600  # a .tmp-* folder this old belongs to a write that will never finish
 #: bumped when what is stored changes shape
 FORMAT = 1
 _COMPLETE = "harness_tokenized.json"
@@ -112,7 +116,9 @@ def tokenize_cached(task, tokenizer, max_length: int | None, environ=None):
     folder = root / key
     if (folder / _COMPLETE).is_file():
         try:
-            return DatasetDict.load_from_disk(str(folder)), f"hit {folder}"
+            loaded = DatasetDict.load_from_disk(str(folder))
+            _touch(folder)
+            return loaded, f"hit {folder}"
         except Exception:  # a damaged entry: tokenize again and replace it
             shutil.rmtree(folder, ignore_errors=True)
     tokenized = task.tokenize(tokenizer, max_length=max_length)
@@ -121,6 +127,7 @@ def tokenize_cached(task, tokenizer, max_length: int | None, environ=None):
                                    "splits": {k: len(v) for k, v in tokenized.items()}})
     except OSError as e:  # a read-only or full disk costs the cache, not the run
         return tokenized, f"not stored ({type(e).__name__}: {e})"
+    evict(root, keep=folder, max_bytes=max_bytes(environ))
     # the rows the run trains on are the stored ones (memory-mapped), as a later run will read them
     return DatasetDict.load_from_disk(str(folder)), f"stored {folder}"
 
@@ -138,3 +145,56 @@ def _store(tokenized, folder: Path, about: dict) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def max_bytes(environ=None) -> int:
+    """``$HARNESS_TOKENIZE_CACHE_MAX_GB`` in bytes (default 10 GB; an unreadable value: the default)."""
+    env = os.environ if environ is None else environ
+    try:
+        gb = float(env.get(MAX_GB_ENV, DEFAULT_MAX_GB))
+    except ValueError:
+        gb = DEFAULT_MAX_GB
+    return int(max(gb, 0.0) * 1024 ** 3)
+
+
+def _touch(folder: Path) -> None:
+    """Mark ``folder`` used now (its marker's mtime orders eviction)."""
+    try:
+        os.utime(folder / _COMPLETE)
+    except OSError:  # a read-only cache still serves hits
+        pass
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def evict(root: Path, keep: Path, max_bytes: int) -> list[Path]:
+    """Remove the least recently used complete entries of ``root`` (never ``keep``) until the rest fits in
+    ``max_bytes``, and stale temporary folders; returns what was removed. A process still reading a removed entry
+    keeps its memory-mapped files (POSIX); one about to read it misses and tokenizes again."""
+    import time
+
+    removed = []
+    entries = []
+    for path in root.iterdir() if root.is_dir() else ():
+        try:
+            if path.name.startswith(".tmp-"):
+                if time.time() - path.stat().st_mtime > _STALE_SECONDS:
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path)
+            elif (path / _COMPLETE).is_file():
+                entries.append(((path / _COMPLETE).stat().st_mtime, path, _size(path)))
+        except OSError:  # removed by another process meanwhile
+            continue
+    total = sum(size for _, _, size in entries)
+    for _, path, size in sorted(entries):
+        if total <= max_bytes:
+            break
+        if path == keep:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+        total -= size
+    return removed
+

@@ -113,3 +113,42 @@ def test_a_damaged_entry_is_tokenized_again(tmp_path, cache, fresh_accelerate):
     again, status = tc.tokenize_cached(built.task, built.tokenizer, 128)
     assert status.startswith("stored")
     assert _rows(again) == rows
+
+
+def test_least_recently_used_entries_go_when_the_cache_is_over_its_size(tmp_path, cache, fresh_accelerate,
+                                                                        monkeypatch):
+    import os
+    import time
+
+    from testkit import reset_accelerate
+
+    def entries():
+        return sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+
+    _built(tmp_path, fresh_accelerate, max_length=16)
+    (first,) = entries()
+    reset_accelerate()
+    _built(tmp_path, fresh_accelerate, max_length=12)
+    assert len(entries()) == 2  # far under the default 10 GB
+    second = next(e for e in entries() if e != first)
+    # the first entry used again (a hit) after the second was stored: the second is now the older use
+    past = time.time() - 100
+    os.utime(cache / second / "harness_tokenized.json", (past, past))
+    reset_accelerate()
+    _built(tmp_path, fresh_accelerate, max_length=16)
+    stale = cache / ".tmp-dead"
+    stale.mkdir()
+    os.utime(stale, (time.time() - 3 * 86400,) * 2)
+    size = tc._size(cache / first)
+    monkeypatch.setenv(tc.MAX_GB_ENV, str(2.5 * size / 1024 ** 3))  # room for two entries
+    reset_accelerate()
+    _built(tmp_path, fresh_accelerate, max_length=10)  # a third entry: over the limit
+    left = entries()
+    # the least recently *used* goes (second), not the oldest stored (first, used again since)
+    assert first in left and second not in left and len(left) == 2
+    assert not stale.exists()
+    monkeypatch.setenv(tc.MAX_GB_ENV, "0")
+    reset_accelerate()
+    _built(tmp_path, fresh_accelerate, max_length=8)
+    assert len(entries()) == 1  # at a limit of 0 the entry just stored stays, alone
+    assert tc.max_bytes({tc.MAX_GB_ENV: "x"}) == 10 * 1024 ** 3 and tc.max_bytes({tc.MAX_GB_ENV: "0.5"}) == 2 ** 29
