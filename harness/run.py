@@ -496,7 +496,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {st.best_metric:.4f}) from "
                           f"{result.best_checkpoint}")
         trainer.load_state(result.best_checkpoint)
-    metrics = evaluation.final(trainer.model, recipe.evaluation.predict_splits, out)
+    metrics = evaluation.final(trainer.eval_model, recipe.evaluation.predict_splits, out)
     save_model(trainer.model, built.tokenizer, accelerator, out / "model",
                evaluation.evaluator.generation if recipe.generation else None)
     accelerator.end_training()

@@ -15,7 +15,8 @@
 # limit so that the whole stays under 8 minutes; a stage that fails or runs out is reported as such and the
 # next one still runs. Env: GPU_CARRY (default gpu_carry), PYTHON (default python3), BENCH_GPU_SKIP (stages to
 # leave out, e.g. "compile"), BENCH_GPU_STEPS / BENCH_GPU_TRAIN_SAMPLES (bench_loop sizes; 300 / 12000 default,
-# the issue's).
+# the issue's), BENCH_GPU_CUDAGRAPHS=1 (adds a stage: both loops compiled in mode reduce-overhead, CUDA graphs;
+# about 3 more minutes, so the whole may pass 8: run it as a second call, with BENCH_GPU_SKIP="loop compile main").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -96,6 +97,11 @@ stage loop "$LIMIT_LOOP" "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mix
 stage compile "$LIMIT_COMPILE" env TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0 \
     "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
     --repeats 1 --max-other-load 1.01 --compile --json "$OUTDIR/bench_loop_compile.json"
+
+[ "${BENCH_GPU_CUDAGRAPHS:-0}" = 1 ] || SKIP="$SKIP cudagraphs "
+stage cudagraphs "$LIMIT_COMPILE" env TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0 \
+    "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
+    --repeats 1 --max-other-load 1.01 --compile --compile-mode reduce-overhead --json "$OUTDIR/bench_loop_cudagraphs.json"
 
 # ---- 4. the main job: one SST-2 epoch with LoRA
 stage main "$LIMIT_MAIN" "$PY" -m harness train recipes/glue_lora.yaml "model.checkpoint=$MODEL" \

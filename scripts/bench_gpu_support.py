@@ -181,7 +181,10 @@ def summarize(outdir: Path) -> dict:
           "|---|---|---|---|---|---|"]
     for stage, key, name, file in (("loop", "loop", stages.get("loop_label", "bf16"), "bench_loop.json"),
                                    ("compile", "loop_compile", stages.get("loop_label", "bf16") + " + torch.compile",
-                                    "bench_loop_compile.json")):
+                                    "bench_loop_compile.json"),
+                                   ("cudagraphs", "loop_cudagraphs",
+                                    stages.get("loop_label", "bf16") + " + torch.compile reduce-overhead (CUDA graphs)",
+                                    "bench_loop_cudagraphs.json")):
         if stage not in stages.get("ran", []):
             continue
         row, lines = _loop_rows(name, _load(outdir / file))

@@ -153,7 +153,7 @@ def make_recipe(args, data_dir: str | None) -> dict:
             "save_total_limit": 1,
             "log_steps": args.log_steps,
             "num_workers": 0,
-            "compile": args.compile,
+            "compile": (args.compile_mode or True) if args.compile else False,
         },
         "evaluation": {"load_best_at_end": False},
         "tracking": {"report_to": []},
@@ -369,7 +369,9 @@ def child_trainer(spec: dict) -> dict:
         dataloader_num_workers=cfg.num_workers,
         bf16=mp == "bf16",
         fp16=mp == "fp16",
-        torch_compile=cfg.compile,  # --compile: the Trainer's own torch.compile beside our training.compile
+        torch_compile=bool(cfg.compile),  # --compile: the Trainer's own torch.compile beside our training.compile
+        # --compile-mode: the same torch.compile mode in both (reduce-overhead: CUDA graphs)
+        torch_compile_mode=None if cfg.compile in (False, True) else cfg.compile,
     )
     probe = _Probe()
     model.register_forward_pre_hook(probe)
@@ -747,10 +749,20 @@ def parse_args(argv):
     p.add_argument("--mixed-precision", choices=["no", "bf16"], default="no", help="bf16 for GPU runs")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile in both loops: our training.compile, the Trainer's torch_compile=True")
+    p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
+                   help="with --compile: torch.compile's mode in both loops (reduce-overhead: CUDA graphs)")
     p.add_argument("--write", action="store_true", help=f"append a dated section to {DOC.relative_to(ROOT)}")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (recipes, logs, results)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
     return p.parse_args(argv)
+
+
+def _compile_text(args) -> str:
+    if not args.compile:
+        return ""
+    mode = f" (mode {args.compile_mode})" if args.compile_mode else ""
+    return (f", torch.compile in both loops{mode}: ours pads batches to length buckets and compiles static graphs, "
+            "the Trainer pads dynamically and lets dynamo go dynamic")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -782,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
             f"max_grad_norm {args.max_grad_norm:g}, {args.steps} optimizer steps, loss logged every {args.log_steps} "
             f"steps, no evaluation during training, no dataloader workers, "
             f"{'fp32' if args.mixed_precision == 'no' else args.mixed_precision}"
-            f"{', torch.compile in both loops (ours pads batches to length buckets and compiles static graphs; the Trainer pads dynamically and lets dynamo go dynamic)' if args.compile else ''}, seed {args.seed}, "
+            f"{_compile_text(args)}, seed {args.seed}, "
             f"torch threads {args.threads or 'default (one per core)'}; "
             f"{args.repeats} runs of each loop, alternating, each in its own process."
         ),

@@ -58,7 +58,10 @@ class TrainingConfig:
     num_workers: int = 0
     pad_to_multiple_of: int | None = None
     group_by_length: bool = False  # batches of similar length (less padding); order random across ~50-batch groups
-    compile: bool = False  # torch.compile the model for training (a GPU: fused kernels; the first steps compile)
+    # torch.compile the model (a GPU: fused kernels; the first steps compile): true, or a torch.compile mode —
+    # "reduce-overhead" adds CUDA graphs (one replay per step instead of hundreds of kernel launches; needs the
+    # fixed shapes that length_buckets give), "max-autotune" also tunes the matmuls
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False
     # pad every batch to the smallest of these lengths that holds it ("auto": up to 8 chosen from the train split's
     # lengths), so a compiled model sees a few fixed shapes instead of one per batch; default with compile: "auto"
     length_buckets: Literal["auto"] | list[int] | None = None

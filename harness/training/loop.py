@@ -237,9 +237,10 @@ class Trainer:
                               generator=torch.Generator().manual_seed(parts.seed))
         optimizer = build_optimizer(parts.model, parts.optimizer, cfg.lr, cfg.weight_decay)
         self.model, self.optimizer, self.train_dl = accelerator.prepare(parts.model, optimizer, train_dl)
+        self._prepared = self.model  # the eager (DDP-wrapped) module under any compilation
         if cfg.compile:
-            # the training forward/backward compiled (TorchInductor: fused elementwise kernels, CUDA graphs off);
-            # unwrap_model returns the eager module for saving, evaluation's generate and checkpoints
+            # the training forward/backward compiled (TorchInductor: fused kernels; CUDA graphs only in the modes
+            # that ask for them); unwrap_model returns the eager module for saving, generate and checkpoints
             # with length buckets every batch has one of a few shapes: one static graph each (training and
             # evaluation, full and last batches), within dynamo's recompile limit; without buckets dynamo compiles
             # dynamic-shape kernels after the second shape
@@ -248,7 +249,15 @@ class Trainer:
                 import torch._dynamo.config as dynamo
 
                 dynamo.recompile_limit = max(dynamo.recompile_limit, 4 * len(buckets) + 8)
-            self.model = torch.compile(self.model, dynamic=False if buckets else None)
+            mode = None if cfg.compile is True else cfg.compile
+            self.model = torch.compile(self.model, dynamic=False if buckets else None, mode=mode)
+        # CUDA graphs (reduce-overhead, max-autotune on a GPU): each training step starts a new replay, so the
+        # outputs of the last one may be overwritten (the loop keeps none of them past its own step)
+        self._cudagraph_steps = (cfg.compile in ("reduce-overhead", "max-autotune")
+                                 and accelerator.device.type == "cuda")
+        # an evaluation keeps every batch's outputs on the device until the split ends, which a CUDA-graph replay
+        # would overwrite: under CUDA graphs evaluations run the eager module
+        self.eval_model = self._prepared if self._cudagraph_steps else self.model
 
         # a quantized base (QLoRA) stays frozen and is rebuilt from its own checkpoint at load: the run's
         # checkpoints hold the trainable weights only (its 4-bit state would not load back into a quantized model)
@@ -434,7 +443,7 @@ class Trainer:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate(self) -> dict[str, float]:
-        return self.parts.evaluate(self.model) if self.parts.evaluate is not None else {}
+        return self.parts.evaluate(self.eval_model) if self.parts.evaluate is not None else {}
 
     def _after_eval(self, metrics: dict[str, float]) -> None:
         """Log, track the best metric, tell the callbacks, checkpoint."""
@@ -591,6 +600,8 @@ class Trainer:
                 if starting:
                     self.callbacks.call("on_step_begin", self)
                 with acc.accumulate(self.model):
+                    if self._cudagraph_steps:
+                        torch.compiler.cudagraph_mark_step_begin()
                     loss = self.step(self.model, batch, self.loss, acc).reshape(-1).mean()  # a (1,) loss too
                     self._bad |= ~torch.isfinite(loss)
                     self._loss_sum += loss.to(self._loss_sum.dtype)

@@ -76,10 +76,10 @@ def test_a_collator_that_pads_its_own_way_is_refused_by_name():
 def _fake_compile(calls: list, shapes: list):
     """torch.compile's stand-in: records its arguments and the sequence length of every forward."""
 
-    def compile(model, dynamic=None, **kwargs):
+    def compile(model, dynamic=None, mode=None, **kwargs):
         if not isinstance(model, torch.nn.Module):  # a function transformers compiles for itself: left eager
             return model
-        calls.append({"dynamic": dynamic, **kwargs})
+        calls.append({"dynamic": dynamic, "mode": mode, **kwargs})
         model.register_forward_pre_hook(lambda m, args, kw: shapes.append(tuple(kw["input_ids"].shape)),
                                         with_kwargs=True)
         return model
@@ -104,9 +104,25 @@ def test_compile_pads_training_and_evaluation_batches_to_buckets(buckets, tmp_pa
     assert main(["train", str(recipe)]) == 0
     said = capsys.readouterr().out
     chosen = buckets or json.loads(said.split("every batch padded to one of ")[1].split(" tokens")[0])
-    assert calls == [{"dynamic": False}]  # static graphs: one per bucket
+    assert calls == [{"dynamic": False, "mode": None}]  # static graphs: one per bucket
     assert shapes and {length for _, length in shapes} <= set(chosen), (shapes, chosen)
     assert len(chosen) >= 2
+
+
+def test_a_compile_mode_reaches_torch_compile_and_cpu_evaluations_run_the_compiled_model(tmp_path, fresh_accelerate,
+                                                                                         monkeypatch):
+    from harness.run import build, build_evaluation, build_trainer, load, make_accelerator
+    from harness.training import loop
+
+    calls, shapes = [], []
+    monkeypatch.setattr(loop.torch, "compile", _fake_compile(calls, shapes))
+    recipe = load(str(recipe_file(tmp_path, training={"compile": "reduce-overhead", "max_steps": 2})), [])
+    accelerator = make_accelerator(recipe, tmp_path / "run", trackers=False)
+    built = build(recipe, accelerator)
+    trainer = build_trainer(recipe, built, build_evaluation(recipe, built, accelerator), accelerator, tmp_path / "run")
+    assert calls == [{"dynamic": False, "mode": "reduce-overhead"}]
+    # CUDA graphs only on a GPU: on this CPU the steps mark no replays and evaluations use the compiled model
+    assert not trainer._cudagraph_steps and trainer.eval_model is trainer.model
 
 
 def test_without_compile_batches_keep_their_own_length_and_explicit_buckets_apply(tmp_path, fresh_accelerate):
