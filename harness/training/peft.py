@@ -78,8 +78,16 @@ def apply_peft(model, spec: dict, auto_model_class: str):
         return get_peft_model(model, config)
 
 
+def _count(p) -> int:
+    """A parameter's weight count; a 4-bit one (bitsandbytes' ``Params4bit``) packs two weights per byte of its
+    storage, so its ``numel`` is a fraction of the weights it holds (as PEFT counts them)."""
+    if type(p).__name__ == "Params4bit":
+        return p.numel() * 2 * p.element_size()
+    return p.numel()
+
+
 def count_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
+    """(trainable, total) weight counts (a quantized base counted by the weights it holds, not its bytes)."""
+    trainable = sum(_count(p) for p in model.parameters() if p.requires_grad)
+    total = sum(_count(p) for p in model.parameters())
     return trainable, total

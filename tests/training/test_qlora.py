@@ -104,6 +104,15 @@ def test_qlora_trains_saves_the_adapter_and_eval_rebuilds_the_quantized_base(bit
     head = built.model.base_model.model.classifier.modules_to_save["default"]
     assert type(head) is torch.nn.Linear and head.weight.dtype == torch.float32 and head.weight.requires_grad
     assert all("lora_" in n or "classifier" in n for n, p in built.model.named_parameters() if p.requires_grad)
+
+    from harness.training.peft import count_parameters
+
+    # a 4-bit weight matrix is stored two weights per byte: counted by the weights it holds, as before quantizing
+    plain = load(str(recipe_file(tmp_path, "plain", model=dict(MODEL, checkpoint=str(tiny_checkpoint)), peft=LORA,
+                                 data=DATA, training=TRAINING)), [])
+    reset_accelerate()
+    unquantized = build(plain, make_accelerator(plain, tmp_path / "probe2", trackers=False))
+    assert count_parameters(built.model) == count_parameters(unquantized.model)
     reset_accelerate()
 
     assert main(["train", str(recipe)]) == 0
