@@ -201,14 +201,14 @@ def _load_rng(stem: Path) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def _trainable_names(model) -> set[str]:
-    return {name for name, p in model.named_parameters() if p.requires_grad}
+def _trainable(model) -> dict[str, torch.nn.Parameter]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
 def _keep_trainable(models, weights, output_dir) -> None:
     """Accelerate's save-state hook over a quantized base: each model's saved state keeps its trainable weights."""
     for model, state in zip(models, weights):
-        keep = _trainable_names(model)
+        keep = _trainable(model)
         for key in [k for k in state if k not in keep]:
             del state[key]
 
@@ -237,7 +237,7 @@ class Trainer:
                               generator=torch.Generator().manual_seed(parts.seed))
         optimizer = build_optimizer(parts.model, parts.optimizer, cfg.lr, cfg.weight_decay)
         self.model, self.optimizer, self.train_dl = accelerator.prepare(parts.model, optimizer, train_dl)
-        self._prepared = self.model  # the eager (DDP-wrapped) module under any compilation
+        prepared = self.model  # the eager (DDP-wrapped) module under any compilation
         if cfg.compile:
             # the training forward/backward compiled (TorchInductor: fused kernels; CUDA graphs only in the modes
             # that ask for them); unwrap_model returns the eager module for saving, generate and checkpoints
@@ -257,7 +257,7 @@ class Trainer:
                                  and accelerator.device.type == "cuda")
         # an evaluation keeps every batch's outputs on the device until the split ends, which a CUDA-graph replay
         # would overwrite: under CUDA graphs evaluations run the eager module
-        self.eval_model = self._prepared if self._cudagraph_steps else self.model
+        self.eval_model = prepared if self._cudagraph_steps else self.model
 
         # a quantized base (QLoRA) stays frozen and is rebuilt from its own checkpoint at load: the run's
         # checkpoints hold the trainable weights only (its 4-bit state would not load back into a quantized model)
@@ -403,7 +403,7 @@ class Trainer:
 
         weights = path / "model.safetensors"
         saved = load_file(str(weights))
-        trainable = {name: p for name, p in self.unwrapped_model.named_parameters() if p.requires_grad}
+        trainable = _trainable(self.unwrapped_model)
         lacking = sorted(set(trainable) - set(saved))
         if lacking:
             raise TrainingError(f"{weights}: {len(lacking)} trainable weights are missing (first: {lacking[0]}); "

@@ -37,6 +37,16 @@ def _steps(ckpts: Path) -> list[int]:
     return sorted(int(p.name.split("-")[1]) for p in ckpts.glob("checkpoint-*")) if ckpts.is_dir() else []
 
 
+def _kill_after_checkpoint(child, ckpts: Path, after: int, kill) -> None:
+    """``kill()`` the run once it has written a checkpoint past step ``after``; it must not have finished first."""
+    deadline = time.time() + 240
+    while time.time() < deadline and child.poll() is None and not any(s > after for s in _steps(ckpts)):
+        time.sleep(0.01)
+    kill()
+    child.wait()
+    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+
+
 @pytest.mark.slow  # a subprocess end-to-end run; the default suite covers it in-process
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, tmp_path):
     full = write_recipe("full", training=TRAINING)
@@ -49,13 +59,8 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, tmp_p
         [sys.executable, "-m", "harness", "train", str(killed)],
         cwd=REPO, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.time() + 240
     # kill once a checkpoint past the first epoch exists: the run is then mid-epoch 2 or later
-    while time.time() < deadline and child.poll() is None and not any(s > 16 for s in _steps(ckpts)):
-        time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+    _kill_after_checkpoint(child, ckpts, 16, lambda: child.send_signal(signal.SIGKILL))
     assert not (tmp_path / "killed" / "metrics.json").exists()
     last = max(_steps(ckpts))
     assert last % 16 != 0 or last < 96
@@ -116,12 +121,8 @@ def test_ddp_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, t
     ckpts = tmp_path / "killed" / "checkpoints"
     child = subprocess.Popen(launcher(29532) + [str(killed)], cwd=REPO, env=child_env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    while time.time() < deadline and child.poll() is None and not any(s > per_epoch for s in _steps(ckpts)):
-        time.sleep(0.01)
-    os.killpg(child.pid, signal.SIGKILL)  # the launcher and both workers at once
-    child.wait()
-    assert child.returncode == -signal.SIGKILL, "the run finished before it could be killed; make it longer"
+    # the launcher and both workers at once
+    _kill_after_checkpoint(child, ckpts, per_epoch, lambda: os.killpg(child.pid, signal.SIGKILL))
     assert not (tmp_path / "killed" / "metrics.json").exists()
     last = max(_steps(ckpts))
     assert last % per_epoch != 0 and last < total, last  # mid-epoch
