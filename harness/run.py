@@ -27,6 +27,7 @@ from harness.config.loader import load_recipe  # noqa: E402
 from harness.config.schema import Recipe, is_test_split, validate  # noqa: E402
 from harness.errors import HarnessError, first_line, is_main_process, report_errors  # noqa: E402
 from harness.training.distributed import check_launch, dataloader_settings, pin_memory  # noqa: E402
+from harness.training.sdpa import attention_backends  # noqa: E402
 
 
 @dataclass
@@ -488,7 +489,11 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         accelerator.init_trackers(recipe.tracking.project_name, config=_flat(recipe.raw))
 
     # ---- train
-    result = trainer.train()
+    def attention():  # the fused attention kernels allowed (training.attention_backend)
+        return attention_backends(cfg.attention_backend, accelerator.device.type, bool(built.length_buckets))
+
+    with attention():
+        result = trainer.train()
 
     # ---- evaluate (the best checkpoint) and save
     st = result.state
@@ -496,7 +501,8 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {st.best_metric:.4f}) from "
                           f"{result.best_checkpoint}")
         trainer.load_state(result.best_checkpoint)
-    metrics = evaluation.final(trainer.eval_model, recipe.evaluation.predict_splits, out)
+    with attention():
+        metrics = evaluation.final(trainer.eval_model, recipe.evaluation.predict_splits, out)
     save_model(trainer.model, built.tokenizer, accelerator, out / "model",
                evaluation.evaluator.generation if recipe.generation else None)
     accelerator.end_training()
@@ -550,7 +556,9 @@ def _evaluate(recipe: Recipe) -> dict:
         seed_everything(recipe)
         built = build(recipe, accelerator, evaluating=True)
         model = accelerator.prepare(built.model)
-        metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
+        with attention_backends(recipe.training.attention_backend, accelerator.device.type, bool(built.length_buckets)):
+            metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits,
+                                                                         eval_dir)
         main = accelerator.is_main_process
     if main:
         report.write_metrics(eval_dir / "metrics.json", metrics)

@@ -16,7 +16,11 @@
 # next one still runs. Env: GPU_CARRY (default gpu_carry), PYTHON (default python3), BENCH_GPU_SKIP (stages to
 # leave out, e.g. "compile"), BENCH_GPU_STEPS / BENCH_GPU_TRAIN_SAMPLES (bench_loop sizes; 300 / 12000 default,
 # the issue's), BENCH_GPU_CUDAGRAPHS=1 (adds a stage: both loops compiled in mode reduce-overhead, CUDA graphs;
-# about 3 more minutes, so the whole may pass 8: run it as a second call, with BENCH_GPU_SKIP="loop compile main").
+# about 3 more minutes, so the whole may pass 8: run it as a second call, with BENCH_GPU_SKIP="loop compile main"),
+# BENCH_GPU_DEADLINE (seconds: every stage's limit is cut so that the whole, summary included, ends by then; a stage
+# with under 20 s left is skipped and reported). Stages, in order: loop, main, profile (both loops under
+# torch.profiler for 15 steps: where a step's milliseconds go; ~1 min), attention (the loop stage again, the Trainer under
+# our loop's attention kernels), compile, cudagraphs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -66,21 +70,33 @@ if [ "$TINY" = 1 ]; then
     LOOP=(--steps 3 --train-samples 96 --eval-samples 16 --log-steps 1 --warmup-steps 1)
     MAIN=(data.max_train_samples=64 data.max_eval_samples=32 training.eval_steps=1000 training.mixed_precision=no
           training.log_steps=1)
-    LIMIT_LOOP=300 LIMIT_COMPILE=400 LIMIT_MAIN=300
+    PROFILE=(--steps 5 --train-samples 96 --eval-samples 16 --log-steps 1 --warmup-steps 1 --profile-skip 1
+             --profile-steps 2)
+    LIMIT_LOOP=300 LIMIT_COMPILE=400 LIMIT_MAIN=300 LIMIT_PROFILE=300
     SKIP="$SKIP compile "  # torch.compile on a CPU box takes minutes: BENCH_GPU_TINY_COMPILE=1 keeps it
     [ "${BENCH_GPU_TINY_COMPILE:-0}" = 1 ] && SKIP=${SKIP/ compile / }
 else
     MP=bf16
     LOOP=(--steps "${BENCH_GPU_STEPS:-300}" --train-samples "${BENCH_GPU_TRAIN_SAMPLES:-12000}")
     MAIN=()
-    LIMIT_LOOP=120 LIMIT_COMPILE=180 LIMIT_MAIN=150
+    PROFILE=(--steps 45 --train-samples 1440 --profile-skip 20 --profile-steps 15)
+    LIMIT_LOOP=120 LIMIT_COMPILE=180 LIMIT_MAIN=150 LIMIT_PROFILE=120
 fi
 
 RAN=() FAILED=() SECONDS_JSON=""
 stage() {  # stage NAME LIMIT command...
-    local name=$1 limit=$2 t0 rc
+    local name=$1 limit=$2 t0 rc left
     shift 2
     if [[ "$SKIP" == *" $name "* ]]; then echo "---- $name: skipped"; return; fi
+    if [ "${BENCH_GPU_DEADLINE:-0}" -gt 0 ]; then
+        left=$(( BENCH_GPU_DEADLINE - ($(date +%s) - START) - 15 ))  # 15 s kept for the summary
+        if [ "$left" -lt 20 ]; then
+            echo "---- $name: skipped, ${left}s left before BENCH_GPU_DEADLINE"
+            FAILED+=("$name (no time left before BENCH_GPU_DEADLINE)")
+            return
+        fi
+        [ "$left" -lt "$limit" ] && limit=$left
+    fi
     echo "---- $name (limit ${limit}s): $*"
     t0=$(date +%s)
     timeout --kill-after=10 "$limit" "$@"
@@ -90,9 +106,37 @@ stage() {  # stage NAME LIMIT command...
     SECONDS_JSON+="\"$name\": $(( $(date +%s) - t0 )), "
 }
 
+# the first process to touch the GPU would otherwise read torch's CUDA libraries from a cold disk while it trains:
+# seconds in its first steps that the next process does not pay (seen: 9.6 s in our loop, run first)
+if [ "$TINY" != 1 ]; then
+    t0=$(date +%s)
+    "$PY" - <<'PYEOF'
+import glob, os, torch
+root = os.path.dirname(os.path.dirname(torch.__file__))
+for path in glob.glob(os.path.join(root, "torch", "lib", "*.so*")) + glob.glob(os.path.join(root, "nvidia", "**", "*.so*"), recursive=True):
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+PYEOF
+    echo "page cache warmed with torch's and CUDA's libraries in $(( $(date +%s) - t0 )) s"
+fi
+
 # ---- 3. the loops, side by side (each child builds the same model and data; a whole-loop timing)
 stage loop "$LIMIT_LOOP" "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
     --repeats 1 --max-other-load 1.01 --json "$OUTDIR/bench_loop.json"
+# the same, the Trainer under our loop's choice of attention kernels: how much of the ratio that choice is
+stage attention "$LIMIT_LOOP" "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
+    --repeats 1 --max-other-load 1.01 --trainer-attention like-ours --json "$OUTDIR/bench_loop_attention.json"
+# ---- 4. the main job (before the compiled loops, which take longest): one SST-2 epoch with LoRA
+stage main "$LIMIT_MAIN" "$PY" -m harness train recipes/glue_lora.yaml "model.checkpoint=$MODEL" \
+    "output_dir=$WORK/runs/glue_lora" "tracking.report_to=[]" training.overwrite=true "${MAIN[@]}"
+[ -f "$WORK/runs/glue_lora/metrics.json" ] && cp "$WORK/runs/glue_lora/metrics.json" "$OUTDIR/main_job_metrics.json"
+
+# where a step's milliseconds go: both loops under torch.profiler (its own run: profiling slows the steps)
+stage profile "$LIMIT_PROFILE" "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${PROFILE[@]}" \
+    --repeats 1 --max-other-load 1.01 --json "$OUTDIR/bench_loop_profile.json"
+
+# ---- 5. the compiled loops
 # each child compiles cold (else the second one reuses the first one's Inductor cache and looks faster)
 stage compile "$LIMIT_COMPILE" env TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCTOR_AUTOGRAD_CACHE=0 \
     "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
@@ -103,12 +147,7 @@ stage cudagraphs "$LIMIT_COMPILE" env TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCT
     "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
     --repeats 1 --max-other-load 1.01 --compile --compile-mode reduce-overhead --json "$OUTDIR/bench_loop_cudagraphs.json"
 
-# ---- 4. the main job: one SST-2 epoch with LoRA
-stage main "$LIMIT_MAIN" "$PY" -m harness train recipes/glue_lora.yaml "model.checkpoint=$MODEL" \
-    "output_dir=$WORK/runs/glue_lora" "tracking.report_to=[]" training.overwrite=true "${MAIN[@]}"
-[ -f "$WORK/runs/glue_lora/metrics.json" ] && cp "$WORK/runs/glue_lora/metrics.json" "$OUTDIR/main_job_metrics.json"
-
-# ---- 5. summary
+# ---- 6. summary
 ran_json=$(printf '"%s",' "${RAN[@]}")
 failed_json=$(printf '"%s",' "${FAILED[@]}")
 [ ${#FAILED[@]} -eq 0 ] && failed_json=""

@@ -180,6 +180,9 @@ def summarize(outdir: Path) -> dict:
           "peak GPU memory ratio |",
           "|---|---|---|---|---|---|"]
     for stage, key, name, file in (("loop", "loop", stages.get("loop_label", "bf16"), "bench_loop.json"),
+                                   ("attention", "loop_attention",
+                                    stages.get("loop_label", "bf16") + ", the Trainer under our attention kernels",
+                                    "bench_loop_attention.json"),
                                    ("compile", "loop_compile", stages.get("loop_label", "bf16") + " + torch.compile",
                                     "bench_loop_compile.json"),
                                    ("cudagraphs", "loop_cudagraphs",
@@ -209,6 +212,19 @@ def summarize(outdir: Path) -> dict:
                    f"| **{_fmt(seconds, '.1f')}** (goal ≤ {GOAL_EPOCH_SECONDS:g}) | {main.get('train/global_step')} | "
                    f"{_fmt(main.get('train/tokens_per_second'))} | {_fmt(acc, '.4f')} (goal 0.873 ± 0.005) | "
                    f"{_fmt(main.get('wall_seconds'), '.1f')} |"]
+    profiled = _load(outdir / "bench_loop_profile.json")
+    if "profile" in stages.get("ran", []):
+        md += ["", "## Where a step's milliseconds go (scripts/bench_loop.py --profile-steps, "
+               f"{stages.get('loop_label', 'bf16')}, no compile)", ""]
+        profile = ((profiled or {}).get("summary") or {}).get("profile")
+        if profile is None:
+            md.append("did not finish (see bench_gpu.log)")
+        else:
+            sys.path.insert(0, str(ROOT / "scripts"))
+            from bench_loop import render_profile
+
+            result["profile"] = profile
+            md.append(render_profile(profile))
     md += ["", f"Stage seconds: {json.dumps(stages.get('seconds', {}))}; failed stages: "
            f"{', '.join(stages.get('failed', [])) or 'none'}."]
     (outdir / "bench_gpu.json").write_text(json.dumps(result, indent=1, default=str) + "\n")

@@ -184,17 +184,28 @@ class _Probe:
     probe is attached to the model in both loops; it costs a clock read and an RNG-state copy per
     batch."""
 
-    def __init__(self):
+    def __init__(self, profile: dict | None = None):
         self.times: list[float] = []
         self.cpu_times: list[float] = []  # this process's CPU time (all threads)
         self.first_rng = None
         self.last_rng = None
+        self.profiler = _StepProfiler(**profile) if profile else None
+
+    def attach(self, model) -> list:
+        """The hooks on ``model`` (handles, for removal): this probe before every forward, and the profiler's
+        end-of-forward mark when profiling."""
+        handles = [model.register_forward_pre_hook(self)]
+        if self.profiler is not None:
+            handles.append(model.register_forward_hook(self.profiler.forward_done))
+        return handles
 
     def __call__(self, module, args):
         if not module.training:
             return
         import torch
 
+        if self.profiler is not None:
+            self.profiler.forward_start(len(self.times) + 1)
         self.times.append(time.perf_counter())
         self.cpu_times.append(time.process_time())
         self.last_rng = torch.get_rng_state()
@@ -207,7 +218,122 @@ class _Probe:
             "forward_cpu_times": [t - self.cpu_times[0] for t in self.cpu_times] if self.cpu_times else [],
             "rng_first_forward": _rng_hash(self.first_rng) if self.first_rng is not None else None,
             "rng_last_forward": _rng_hash(self.last_rng) if self.last_rng is not None else None,
+            **({"profile": self.profiler.result()} if self.profiler is not None else {}),
         }
+
+
+#: the parts of a step the profile names, each a profiler event that the loops' own code opens (inclusive CPU time
+#: of its calls): the data loader's ``__next__``, the model's forward (our mark, from the probe's pre-hook to a
+#: forward hook), the autograd engine's backward, gradient clipping, the optimizer's step and zero_grad
+_PHASES = (
+    ("data", ("enumerate(DataLoader)",)),
+    ("forward", ("bench::forward",)),
+    ("backward", ("autograd::engine::evaluate_function", "torch::autograd::")),
+    ("clip", ("aten::_foreach_norm", "aten::linalg_vector_norm")),
+    ("optimizer", ("Optimizer.step#", "Optimizer.zero_grad#")),
+)
+_SYNC_EVENTS = ("aten::item", "aten::_local_scalar_dense", "cudaStreamSynchronize", "cudaDeviceSynchronize",
+                "cudaEventSynchronize", "aten::is_nonzero")
+_LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx", "cudaGraphLaunch")
+
+
+class _StepProfiler:
+    """``torch.profiler`` over ``steps`` consecutive training steps after ``skip`` warm-up steps, driven by the
+    probe (one tick per training forward, so the window is whole steps, data loading included), and a summary of
+    where a step's milliseconds go: wall time, GPU-busy time (summed kernel and copy time), kernel launches, host
+    syncs, and the CPU time of each phase of the step. Only for the ``--profile-steps`` run: profiling slows the
+    step, so its times are not the benchmark's."""
+
+    def __init__(self, skip: int, steps: int, top: int = 15):
+        self.skip, self.steps, self.top = skip, steps, top
+        self.prof = None
+        self.forward_mark = None
+        self.t0 = None
+        self.summary = None
+
+    def _sync(self):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    def forward_start(self, n: int) -> None:
+        """Called before training forward number ``n`` (1-based)."""
+        import torch
+
+        if n == self.skip + 1 and self.prof is None and self.summary is None:
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            if torch.cuda.is_available():
+                activities.append(torch.profiler.ProfilerActivity.CUDA)
+            self._sync()
+            self.prof = torch.profiler.profile(activities=activities)
+            self.prof.__enter__()
+            self.t0 = time.perf_counter()
+        elif n == self.skip + self.steps + 1 and self.prof is not None:
+            self._stop()
+        if self.prof is not None:
+            self.forward_mark = torch.profiler.record_function("bench::forward")
+            self.forward_mark.__enter__()
+
+    def forward_done(self, module, args, output):
+        if self.forward_mark is not None:
+            self.forward_mark.__exit__(None, None, None)
+            self.forward_mark = None
+
+    def _stop(self) -> None:
+        self._sync()
+        wall = time.perf_counter() - self.t0
+        self.prof.__exit__(None, None, None)
+        self.summary = _profile_summary(self.prof, self.steps, wall, self.top)
+        self.prof = None
+
+    def result(self) -> dict:
+        if self.prof is not None:  # the loop ended inside the window
+            return {"error": f"the run ended before the profile window closed (needs {self.skip + self.steps + 1} "
+                             "training forwards)"}
+        return self.summary or {"error": f"the profile window never opened (needs {self.skip + 1} forwards)"}
+
+
+def _profile_summary(prof, steps: int, wall: float, top: int) -> dict:
+    """Per-step figures from a profiler window of ``steps`` steps that took ``wall`` seconds."""
+    import torch
+
+    def device_us(e) -> float:
+        return float(getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0) or 0)
+
+    averages = prof.key_averages()
+    on_host = [e for e in averages if e.device_type != torch.autograd.DeviceType.CUDA]
+    # kernels and copies; a named range (record_function, the optimizer's step) shows on the device too, spanning
+    # the kernels inside it: left out, it would count them twice
+    ranges = {e.key for e in on_host}
+    on_device = [e for e in averages if e.device_type == torch.autograd.DeviceType.CUDA and e.key not in ranges]
+
+    def count(names) -> float:
+        return sum(e.count for e in on_host if e.key.startswith(names)) / steps
+
+    def inclusive_ms(prefixes) -> float:
+        return sum(e.cpu_time_total for e in on_host if e.key.startswith(prefixes)) / 1000 / steps
+
+    phases = {name: round(inclusive_ms(prefixes), 3) for name, prefixes in _PHASES}
+    ms = 1000 * wall / steps
+    busy = sum(device_us(e) for e in on_device) / 1000 / steps
+    host_top = sorted(on_host, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    device_top = sorted(on_device, key=device_us, reverse=True)[:top]
+    return {
+        "steps": steps,
+        "wall_ms_per_step": round(ms, 3),
+        "gpu_busy_ms_per_step": round(busy, 3) if on_device else None,
+        "gpu_busy_share": round(busy / ms, 4) if on_device and ms else None,
+        "kernels_per_step": round(sum(e.count for e in on_device) / steps, 1) if on_device else None,
+        "launches_per_step": round(count(_LAUNCH_EVENTS), 1),
+        "syncs_per_step": {n: round(count((n,)), 2) for n in _SYNC_EVENTS if count((n,))},
+        "aten_ops_per_step": round(count(("aten::",)), 1),
+        "phase_cpu_ms_per_step": phases,
+        "top_host_self_cpu": [(e.key, round(e.count / steps, 2), round(e.self_cpu_time_total / 1000 / steps, 3))
+                              for e in host_top],
+        "top_device": [(e.key[:120], round(e.count / steps, 2), round(device_us(e) / 1000 / steps, 3))
+                       for e in device_top],
+    }
 
 
 def _cpu_snapshot() -> tuple[float, float, float]:
@@ -243,13 +369,13 @@ def child_ours(spec: dict) -> dict:
     from harness.training.optim import describe
 
     info: dict = {}
-    probe = _Probe()
+    probe = _Probe(spec.get("profile"))
     original = loop.Trainer.train
 
     def observed_train(self):
         base = getattr(self.train_dl, "base_dataloader", self.train_dl)
         info["private_loader_generator"] = getattr(base, "generator", None) is not None
-        handle = self.accelerator.unwrap_model(self.model).register_forward_pre_hook(probe)
+        handles = probe.attach(self.accelerator.unwrap_model(self.model))
         info["optimizer"] = describe(self.optimizer)  # what the shipped loop built, read off the run
         info["rng_at_loop_start"] = _rng_hash(torch.get_rng_state())
         info["peak_at_loop_start"] = _peaks()
@@ -257,7 +383,8 @@ def child_ours(spec: dict) -> dict:
         try:
             result = original(self)
         finally:
-            handle.remove()
+            for handle in handles:
+                handle.remove()
         info["foreign_load"] = _foreign_load(snap, _cpu_snapshot())
         info["peak_at_loop_end"] = _peaks()
         return result
@@ -299,6 +426,8 @@ class _NoAccelerator:
 
 
 def child_trainer(spec: dict) -> dict:
+    import contextlib
+
     import torch
     import transformers
     from transformers import Trainer, TrainerCallback, TrainingArguments
@@ -373,8 +502,8 @@ def child_trainer(spec: dict) -> dict:
         # --compile-mode: the same torch.compile mode in both (reduce-overhead: CUDA graphs)
         torch_compile_mode=None if cfg.compile in (False, True) else cfg.compile,
     )
-    probe = _Probe()
-    model.register_forward_pre_hook(probe)
+    probe = _Probe(spec.get("profile"))
+    probe.attach(model)
     trainer = _Bench(
         model=model,
         args=targs,
@@ -387,8 +516,16 @@ def child_trainer(spec: dict) -> dict:
     ours_decay = {id(p) for g in parameter_groups(model, cfg.weight_decay) if g["weight_decay"] for p in g["params"]}
     hf_names = set(trainer.get_decay_parameter_names(model)) if cfg.weight_decay else set()
     hf_decay = {id(p) for n, p in model.named_parameters() if n in hf_names and p.requires_grad}
+    # --trainer-attention like-ours: the fused attention kernels our loop allows (training.attention_backend), so
+    # that a difference in attention kernels can be told from a difference in the loops
+    from harness.training.sdpa import attention_backends
+
+    device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    attention = (attention_backends(cfg.attention_backend, device_type, static_shapes=False)
+                 if spec.get("trainer_attention") == "like-ours" else contextlib.nullcontext())
     t = time.perf_counter()
-    out = trainer.train()
+    with attention:
+        out = trainer.train()
     wall = time.perf_counter() - t
     peak = _peaks()
     losses = {r["step"]: r["loss"] for r in trainer.state.log_history if "loss" in r and "step" in r}
@@ -573,7 +710,41 @@ def summarize(runs: list[dict]) -> dict:
     s["weight_decay_sets_equal"] = hf[0].get("weight_decay_sets_equal")
     per_ratio = [o["tokens_per_second"] / h["tokens_per_second"] for o, h in zip(ours, hf)]
     s["per_pair_tps_ratio"] = per_ratio
+    if "profile" in ours[0]:
+        s["profile"] = {"ours": ours[0]["profile"], "trainer": hf[0]["profile"]}
     return s
+
+
+def render_profile(profile: dict) -> str:
+    """The two loops' profiles side by side (``--profile-steps``)."""
+    o, h = profile["ours"], profile["trainer"]
+    if "error" in o or "error" in h:
+        return f"Profile: ours: {o.get('error', 'ok')}; Trainer: {h.get('error', 'ok')}."
+
+    def cell(d, key, spec=".1f"):
+        v = d.get(key)
+        return "—" if v is None else format(v, spec)
+
+    lines = [f"Profile of {o['steps']} steps (torch.profiler; these steps run slower than unprofiled ones):", "",
+             "| per step | ours | HF Trainer |", "|---|---:|---:|"]
+    for key, label, spec in (("wall_ms_per_step", "wall ms", ".2f"), ("gpu_busy_ms_per_step", "GPU busy ms", ".2f"),
+                             ("gpu_busy_share", "GPU busy share", ".1%"), ("kernels_per_step", "kernels", ".0f"),
+                             ("launches_per_step", "kernel launches (host API calls)", ".0f"),
+                             ("aten_ops_per_step", "aten ops dispatched", ".0f")):
+        lines.append(f"| {label} | {cell(o, key, spec)} | {cell(h, key, spec)} |")
+    for phase in o["phase_cpu_ms_per_step"]:
+        lines.append(f"| CPU ms in {phase} (inclusive) | {o['phase_cpu_ms_per_step'][phase]:.2f} | "
+                     f"{h['phase_cpu_ms_per_step'].get(phase, 0):.2f} |")
+    syncs = sorted(set(o["syncs_per_step"]) | set(h["syncs_per_step"]))
+    for name in syncs:
+        lines.append(f"| {name} calls | {o['syncs_per_step'].get(name, 0):.2f} | {h['syncs_per_step'].get(name, 0):.2f} |")
+    for d, name in ((o, "ours"), (h, "HF Trainer")):
+        lines += ["", f"{name}: top host events by self CPU ms per step: "
+                  + "; ".join(f"{k} ×{c:g} {t:.2f}" for k, c, t in d["top_host_self_cpu"][:10]) + "."]
+        if d.get("top_device"):
+            lines.append(f"{name}: top device events by ms per step: "
+                         + "; ".join(f"{k[:60]} ×{c:g} {t:.2f}" for k, c, t in d["top_device"][:8]) + ".")
+    return "\n".join(lines)
 
 
 def render(s: dict, runs: list[dict], args, setup: dict) -> str:
@@ -751,6 +922,13 @@ def parse_args(argv):
                    help="torch.compile in both loops: our training.compile, the Trainer's torch_compile=True")
     p.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"],
                    help="with --compile: torch.compile's mode in both loops (reduce-overhead: CUDA graphs)")
+    p.add_argument("--trainer-attention", choices=["shipped", "like-ours"], default="shipped",
+                   help="like-ours: the Trainer runs under the fused attention kernels our loop allows "
+                        "(training.attention_backend; on a GPU without length buckets: no cuDNN attention)")
+    p.add_argument("--profile-steps", type=int, default=0,
+                   help="profile this many steps of each loop (torch.profiler) and report where a step's time goes; "
+                        "the profiled runs' speeds are not benchmark figures")
+    p.add_argument("--profile-skip", type=int, default=10, help="warm-up steps before the profile window")
     p.add_argument("--write", action="store_true", help=f"append a dated section to {DOC.relative_to(ROOT)}")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (recipes, logs, results)")
     p.add_argument("--json", type=Path, help="also write the raw results here")
@@ -775,6 +953,9 @@ def main(argv: list[str] | None = None) -> int:
         args.max_other_load = 0.10 + max(0, cores - (args.threads or cores)) / cores
     if args.repeats < 1 or args.steps < 1:
         raise SystemExit("bench_loop: --repeats and --steps must be ≥ 1")
+    if args.profile_steps and args.profile_skip + args.profile_steps >= args.steps:
+        raise SystemExit(f"bench_loop: --profile-skip {args.profile_skip} + --profile-steps {args.profile_steps} "
+                         f"must be < --steps {args.steps} (the window closes at the next step's forward)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -794,7 +975,9 @@ def main(argv: list[str] | None = None) -> int:
             f"max_grad_norm {args.max_grad_norm:g}, {args.steps} optimizer steps, loss logged every {args.log_steps} "
             f"steps, no evaluation during training, no dataloader workers, "
             f"{'fp32' if args.mixed_precision == 'no' else args.mixed_precision}"
-            f"{_compile_text(args)}, seed {args.seed}, "
+            f"{_compile_text(args)}"
+            f"{', the Trainer under our loop’s attention kernels' if args.trainer_attention == 'like-ours' else ''}"
+            f", seed {args.seed}, "
             f"torch threads {args.threads or 'default (one per core)'}; "
             f"{args.repeats} runs of each loop, alternating, each in its own process."
         ),
@@ -813,8 +996,11 @@ def main(argv: list[str] | None = None) -> int:
         pair, private_gen = [], None
         for kind in ("ours", "trainer"):
             spec = {"recipe": str(recipe_path), "run_dir": str(work / f"run-{kind}-{i}"), "threads": args.threads}
+            if args.profile_steps:
+                spec["profile"] = {"skip": args.profile_skip, "steps": args.profile_steps}
             if kind == "trainer":
                 spec["private_loader_generator"] = private_gen
+                spec["trainer_attention"] = args.trainer_attention
             t = time.perf_counter()
             r = run_child(kind, spec, work, i)
             fl = r.get("foreign_load")
@@ -851,6 +1037,9 @@ def main(argv: list[str] | None = None) -> int:
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print()
     print(render(s, runs, args, setup))
+    if "profile" in s:
+        print()
+        print(render_profile(s["profile"]))
     if args.json:
         args.json.write_text(json.dumps({"summary": {k: v for k, v in s.items()}, "runs": runs, "hardware": hw}, indent=1, default=str))
     if args.write:

@@ -65,6 +65,10 @@ class TrainingConfig:
     # pad every batch to the smallest of these lengths that holds it ("auto": up to 8 chosen from the train split's
     # lengths), so a compiled model sees a few fixed shapes instead of one per batch; default with compile: "auto"
     length_buckets: Literal["auto"] | list[int] | None = None
+    # fused attention kernels (harness/training/sdpa.py): "auto" leaves out cuDNN's on a GPU unless length_buckets
+    # fix the shapes (it builds a graph per new batch shape, ~200 ms each); "default": PyTorch's order; or the
+    # kernel to try first
+    attention_backend: Literal["auto", "default", "cudnn", "flash", "efficient", "math"] = "auto"
 
 
 @dataclass
