@@ -106,21 +106,6 @@ stage() {  # stage NAME LIMIT command...
     SECONDS_JSON+="\"$name\": $(( $(date +%s) - t0 )), "
 }
 
-# the first process to touch the GPU would otherwise read torch's CUDA libraries from a cold disk while it trains:
-# seconds in its first steps that the next process does not pay (seen: 9.6 s in our loop, run first)
-if [ "$TINY" != 1 ]; then
-    t0=$(date +%s)
-    "$PY" - <<'PYEOF'
-import glob, os, torch
-root = os.path.dirname(os.path.dirname(torch.__file__))
-for path in glob.glob(os.path.join(root, "torch", "lib", "*.so*")) + glob.glob(os.path.join(root, "nvidia", "**", "*.so*"), recursive=True):
-    with open(path, "rb") as f:
-        while f.read(1 << 24):
-            pass
-PYEOF
-    echo "page cache warmed with torch's and CUDA's libraries in $(( $(date +%s) - t0 )) s"
-fi
-
 # ---- 3. the loops, side by side (each child builds the same model and data; a whole-loop timing)
 stage loop "$LIMIT_LOOP" "$PY" scripts/bench_loop.py --checkpoint "$MODEL" --mixed-precision "$MP" "${LOOP[@]}" \
     --repeats 1 --max-other-load 1.01 --json "$OUTDIR/bench_loop.json"
