@@ -85,3 +85,51 @@ def test_bench_loop_compile_flag_reaches_both_loops(tmp_path):
     assert recipe.training.compile is True and recipe.training.mixed_precision == "bf16"
     assert TrainingArguments(output_dir=str(tmp_path / "hf"), torch_compile=recipe.training.compile).torch_compile
     assert bench.make_recipe(bench.parse_args([]), None)["training"]["compile"] is False
+
+
+def test_bench_loop_profile_covers_whole_steps_and_names_their_parts():
+    """--profile-steps: the probe opens the profiler at training forward skip+1 and closes it at forward
+    skip+steps+1, so the window is whole steps; the summary counts per step and splits the CPU time by phase."""
+    bench = load_script("bench_loop")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    optimizer = torch.optim.AdamW(model.parameters())
+    probe = bench._Probe({"skip": 2, "steps": 3})
+    probe.attach(model)
+    model.train()
+    for _ in range(6):  # forwards 3, 4, 5 are profiled; forward 6 closes the window
+        loss = model(torch.randn(4, 8)).square().mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    profile = probe.report()["profile"]
+    assert profile["steps"] == 3 and profile["wall_ms_per_step"] > 0
+    assert profile["gpu_busy_ms_per_step"] is None  # no CUDA activity on a CPU
+    # two linear layers forward (addmm) per step: counted per step, not over the window
+    assert dict((k, c) for k, c, _ in profile["top_host_self_cpu"]).get("aten::addmm") == 2
+    phases = profile["phase_cpu_ms_per_step"]
+    assert phases["forward"] > 0 and phases["backward"] > 0 and phases["optimizer"] > 0
+    text = bench.render_profile({"ours": profile, "trainer": profile})
+    assert "| wall ms |" in text and "CPU ms in forward" in text
+
+
+def test_bench_loop_profile_window_that_never_closes_says_so():
+    bench = load_script("bench_loop")
+    model = torch.nn.Linear(4, 2)
+    probe = bench._Probe({"skip": 1, "steps": 5})
+    probe.attach(model)
+    model.train()
+    for _ in range(3):
+        model(torch.randn(2, 4))
+    assert "ended before the profile window closed" in probe.report()["profile"]["error"]
+    probe.profiler.prof.__exit__(None, None, None)  # the window left open by the short run
+    text = bench.render_profile({"ours": probe.report()["profile"], "trainer": {"steps": 5}})
+    assert text.startswith("Profile: ours: the run ended before")
+
+
+def test_bench_loop_refuses_a_profile_window_past_the_last_step():
+    bench = load_script("bench_loop")
+    import pytest
+
+    with pytest.raises(SystemExit, match="must be < --steps"):
+        bench.main(["--steps", "10", "--profile-skip", "5", "--profile-steps", "5"])
