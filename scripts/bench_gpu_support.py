@@ -193,25 +193,29 @@ def summarize(outdir: Path) -> dict:
         row, lines = _loop_rows(name, _load(outdir / file))
         result[key] = row
         md += lines
-    main = _load(outdir / "main_job_metrics.json")
-    if "main" in stages.get("ran", []):
-        md += ["", "## The main job (recipes/glue_lora.yaml, SST-2, LoRA, one epoch)", ""]
+    for stage, key, title, file in (
+            ("main", "main_job", "", "main_job_metrics.json"),
+            ("main_cudagraphs", "main_job_cudagraphs", ", training.compile: reduce-overhead (length buckets, CUDA graphs)",
+             "main_job_cudagraphs_metrics.json")):
+        if stage not in stages.get("ran", []):
+            continue
+        main = _load(outdir / file)
+        md += ["", f"## The main job (recipes/glue_lora.yaml, SST-2, LoRA, one epoch{title})", ""]
         if main is None:
             md.append("did not finish (see bench_gpu.log)")
-            result["main_job"] = {"ran": False}
-        else:
-            seconds, acc = main.get("train/seconds"), main.get("validation/accuracy")
-            result["main_job"] = {"ran": True, "train_seconds": seconds, "validation_accuracy": acc,
-                                  "wall_seconds": main.get("wall_seconds"), "steps": main.get("train/global_step"),
-                                  "tokens_per_second": main.get("train/tokens_per_second"),
-                                  "goal_seconds": GOAL_EPOCH_SECONDS, "goal_accuracy": GOAL_ACCURACY,
-                                  "goal_met": bool(seconds is not None and acc is not None
-                                                   and seconds <= GOAL_EPOCH_SECONDS
-                                                   and GOAL_ACCURACY[0] <= acc <= GOAL_ACCURACY[1])}
-            md += ["| training seconds | steps | tokens/s | dev accuracy | wall seconds |", "|---|---|---|---|---|",
-                   f"| **{_fmt(seconds, '.1f')}** (goal ≤ {GOAL_EPOCH_SECONDS:g}) | {main.get('train/global_step')} | "
-                   f"{_fmt(main.get('train/tokens_per_second'))} | {_fmt(acc, '.4f')} (goal 0.873 ± 0.005) | "
-                   f"{_fmt(main.get('wall_seconds'), '.1f')} |"]
+            result[key] = {"ran": False}
+            continue
+        seconds, acc = main.get("train/seconds"), main.get("validation/accuracy")
+        result[key] = {"ran": True, "train_seconds": seconds, "validation_accuracy": acc,
+                       "wall_seconds": main.get("wall_seconds"), "steps": main.get("train/global_step"),
+                       "tokens_per_second": main.get("train/tokens_per_second"),
+                       "goal_seconds": GOAL_EPOCH_SECONDS, "goal_accuracy": GOAL_ACCURACY,
+                       "goal_met": bool(seconds is not None and acc is not None and seconds <= GOAL_EPOCH_SECONDS
+                                        and GOAL_ACCURACY[0] <= acc <= GOAL_ACCURACY[1])}
+        md += ["| training seconds | steps | tokens/s | dev accuracy | wall seconds |", "|---|---|---|---|---|",
+               f"| **{_fmt(seconds, '.1f')}** (goal ≤ {GOAL_EPOCH_SECONDS:g}) | {main.get('train/global_step')} | "
+               f"{_fmt(main.get('train/tokens_per_second'))} | {_fmt(acc, '.4f')} (goal 0.873 ± 0.005) | "
+               f"{_fmt(main.get('wall_seconds'), '.1f')} |"]
     profiled = _load(outdir / "bench_loop_profile.json")
     if "profile" in stages.get("ran", []):
         md += ["", "## Where a step's milliseconds go (scripts/bench_loop.py --profile-steps, "

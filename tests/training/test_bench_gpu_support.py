@@ -56,17 +56,21 @@ def test_summary_sets_goals_beside_results_and_names_what_failed(tmp_path):
     support = load_script("bench_gpu_support")
     (tmp_path / "environment.json").write_text(json.dumps({"gpu": "NVIDIA H200", "date": "2026-11-28"}))
     (tmp_path / "stages.json").write_text(json.dumps({"tiny": False, "loop_label": "bf16",
-                                                      "ran": ["loop", "compile", "main"],
+                                                      "ran": ["loop", "compile", "main", "main_cudagraphs"],
                                                       "failed": ["compile (exit 124, time limit)"]}))
     (tmp_path / "bench_loop.json").write_text(json.dumps(_loop(16000.0, 10000.0)))
     (tmp_path / "main_job_metrics.json").write_text(json.dumps({"train/seconds": 14.0, "validation/accuracy": 0.871,
                                                                 "train/global_step": 2105}))
+    (tmp_path / "main_job_cudagraphs_metrics.json").write_text(json.dumps(
+        {"train/seconds": 21.0, "validation/accuracy": 0.874, "train/global_step": 2105}))
     result = support.summarize(tmp_path)
     assert result["loop"]["ratio"] == 1.6 and result["loop"]["goal_met"]
+    assert result["main_job_cudagraphs"]["train_seconds"] == 21.0 and not result["main_job_cudagraphs"]["goal_met"]
     assert result["loop_compile"] == {"ran": False}
     assert result["main_job"]["goal_met"] and result["main_job"]["train_seconds"] == 14.0
     md = (tmp_path / "bench_gpu.md").read_text()
     assert "**1.60×** (goal ≥ 1.5×)" in md and "did not finish" in md and "compile (exit 124, time limit)" in md
+    assert "one epoch, training.compile: reduce-overhead" in md and "| **21.0** (goal ≤ 15)" in md
     assert json.loads((tmp_path / "bench_gpu.json").read_text())["environment"]["gpu"] == "NVIDIA H200"
 
 
