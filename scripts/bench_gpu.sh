@@ -137,7 +137,7 @@ stage cudagraphs "$LIMIT_COMPILE" env TORCHINDUCTOR_FX_GRAPH_CACHE=0 TORCHINDUCT
 
 # the main job compiled with CUDA graphs: one graph replay per step instead of ~600 kernel launches (the route to the
 # ≤ 15 s epoch; the compilation of each length bucket's graphs counts in its training seconds)
-stage main_cudagraphs "$LIMIT_MAIN" "$PY" -m harness train recipes/glue_lora.yaml "model.checkpoint=$MODEL" \
+stage main_cudagraphs "$(( LIMIT_MAIN + 90 ))" "$PY" -m harness train recipes/glue_lora.yaml "model.checkpoint=$MODEL" \
     "output_dir=$WORK/runs/glue_lora_cudagraphs" "tracking.report_to=[]" training.overwrite=true \
     training.compile=reduce-overhead "${MAIN[@]}"
 [ -f "$WORK/runs/glue_lora_cudagraphs/metrics.json" ] && \
