@@ -440,6 +440,11 @@ def train(recipe_path: str, overrides: list[str]) -> Path:
     return report_path
 
 
+def _attention(recipe: Recipe, accelerator, built: Built):
+    """The context the model runs in: the fused attention kernels ``training.attention_backend`` allows."""
+    return attention_backends(recipe.training.attention_backend, accelerator.device.type, bool(built.length_buckets))
+
+
 def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
     from harness import report
     from harness.training.rundir import flat_recipe
@@ -489,10 +494,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         accelerator.init_trackers(recipe.tracking.project_name, config=_flat(recipe.raw))
 
     # ---- train
-    def attention():  # the fused attention kernels allowed (training.attention_backend)
-        return attention_backends(cfg.attention_backend, accelerator.device.type, bool(built.length_buckets))
-
-    with attention():
+    with _attention(recipe, accelerator, built):
         result = trainer.train()
 
     # ---- evaluate (the best checkpoint) and save
@@ -501,7 +503,7 @@ def _train(recipe: Recipe, recipe_path: str, folder, t_start: float) -> Path:
         accelerator.print(f"loading the best checkpoint ({trainer.best_key} = {st.best_metric:.4f}) from "
                           f"{result.best_checkpoint}")
         trainer.load_state(result.best_checkpoint)
-    with attention():
+    with _attention(recipe, accelerator, built):
         metrics = evaluation.final(trainer.eval_model, recipe.evaluation.predict_splits, out)
     save_model(trainer.model, built.tokenizer, accelerator, out / "model",
                evaluation.evaluator.generation if recipe.generation else None)
@@ -556,9 +558,8 @@ def _evaluate(recipe: Recipe) -> dict:
         seed_everything(recipe)
         built = build(recipe, accelerator, evaluating=True)
         model = accelerator.prepare(built.model)
-        with attention_backends(recipe.training.attention_backend, accelerator.device.type, bool(built.length_buckets)):
-            metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits,
-                                                                         eval_dir)
+        with _attention(recipe, accelerator, built):
+            metrics = build_evaluation(recipe, built, accelerator).final(model, recipe.evaluation.predict_splits, eval_dir)
         main = accelerator.is_main_process
     if main:
         report.write_metrics(eval_dir / "metrics.json", metrics)

@@ -43,13 +43,11 @@ def test_the_context_switches_pytorchs_flags_and_restores_them():
 
 def test_the_recipe_key_is_checked_and_defaults_to_auto():
     assert validate(tiny_recipe()).training.attention_backend == "auto"
-    import dataclasses
     import typing
 
     from harness.config.schema import TrainingConfig
 
-    field = {f.name: f for f in dataclasses.fields(TrainingConfig)}["attention_backend"]
-    assert typing.get_args(typing.get_type_hints(TrainingConfig)[field.name]) == CHOICES
+    assert typing.get_args(typing.get_type_hints(TrainingConfig)["attention_backend"]) == CHOICES
     from harness.errors import RecipeError
 
     with pytest.raises(RecipeError, match=r"training\.attention_backend: expected one of .*got 'cudn'"):
