@@ -343,6 +343,10 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
     if len(errors) == before:
         import warnings
 
+        from transformers.utils import logging as hf_logging
+
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # its "flags are not valid" log line would repeat the error below
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # transformers reports some bad values only as warnings
@@ -350,10 +354,11 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
                                           **candidates)
                 config.validate(strict=True)
         except Exception as e:  # ValueError / UserWarning from transformers
-            text = " ".join(line.strip(" -") for line in str(e).split("If you're using")[0].splitlines())
-            errors.append(f"generation: {text.strip()}")
+            errors.extend(_generation_errors(str(e), out))
         else:
             _check_search(out, config, errors, generation)
+        finally:
+            hf_logging.set_verbosity(verbosity)
     if not isinstance(processors, list):
         errors.append(f"generation.logits_processors: expected a list of component sections, got {processors!r}")
         processors = []
@@ -363,6 +368,18 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
     if mbr is not None:
         out["mbr"] = mbr
     return out
+
+
+def _generation_errors(message: str, settings: dict) -> list[str]:
+    """transformers' GenerationConfig complaint as one error per recipe key it names (``- `top_k`: ...`` lines),
+    ``generation.<key>: ...``; a message naming no key of the recipe stays one ``generation: ...`` error."""
+    import re
+
+    text = message.split("If you're using")[0]
+    found = [(m.group(1), m.group(2).strip()) for m in re.finditer(r"^\s*-?\s*`(\w+)`:\s*(.+)$", text, re.M)]
+    if found and all(key in settings for key, _ in found):
+        return [f"generation.{key}: {why}" for key, why in found]
+    return ["generation: " + " ".join(line.strip(" -") for line in text.splitlines()).strip()]
 
 
 def check_metric_for_best(evaluation: EvaluationConfig, data: Spec, errors: list[str]) -> None:
