@@ -7,7 +7,9 @@ by a named metric, callbacks at every event. The loop takes its :class:`Training
 (:class:`TrainParts`), never the whole recipe, so it can be driven in-process by a test.
 
 No host sync per micro-batch: the loss and the token count add up on the device and are read at log
-steps. A non-finite loss still never reaches the weights: each optimizer step carries a device flag
+steps. A model that reports figures of its own training forward (a ``training_stats`` dict of scalar tensors,
+e.g. professor forcing's discriminator accuracy and adversarial losses) has them averaged the same way over
+each log window into the history rows, beside the loss. A non-finite loss still never reaches the weights: each optimizer step carries a device flag
 (any non-finite micro-batch loss, on any process) into the fused optimizer's ``found_inf``, which skips
 that update on the device; the flag is read at the next log step, evaluation or checkpoint, and the run
 stops there with the last good checkpoint kept (an optimizer without ``found_inf`` support, or fp16's
@@ -139,9 +141,14 @@ class LoopState:
     scheduler: dict = field(default_factory=dict)  # the lr schedule's state_dict (JSON: no pickle to load)
     window_loss: float = 0.0  # the loss summed since the last log row, and over how many batches
     window_batches: int = 0
+    window_stats: dict = field(default_factory=dict)  # the model's training_stats: name -> [sum, count] this window
     lowest_loss: float | None = None  # the lowest logged training loss so far
     last_sane_checkpoint: str | None = None  # the newest checkpoint written before any loss spike
     recipe: dict = field(default_factory=dict)  # what the run was trained with (a resume compares it)
+
+
+#: a training-loss row's own keys (a model's ``training_stats`` may not reuse them)
+_ROW_KEYS = ("step", "epoch", "loss", "lr")
 
 
 @dataclass
@@ -285,6 +292,10 @@ class Trainer:
         self._tokens = torch.zeros((), dtype=torch.int64, device=device)  # this process, since the last flush
         self._loss_sum = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
         self._loss_n = 0
+        #: the model's own figures (``training_stats``), summed on the device over the log window: name -> [sum, n]
+        self._stats: dict[str, list] = {}
+        self._stats_source = self.unwrapped_model if isinstance(
+            getattr(self.unwrapped_model, "training_stats", None), dict) else None
         self._bad = torch.zeros((), dtype=torch.bool, device=device)  # a non-finite loss in this optimizer step
         self._first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # the first such step, ever
         inner = getattr(self.optimizer, "optimizer", self.optimizer)
@@ -308,6 +319,23 @@ class Trainer:
         self._record(row)
 
     # ------------------------------------------------------------------ bookkeeping
+
+    def _take_stats(self) -> None:
+        """Add the model's ``training_stats`` of the forward just run to the window's sums (on the device) and
+        empty the dict, so a forward that reports nothing adds nothing."""
+        stats = self._stats_source.training_stats
+        for name, value in stats.items():
+            if name in _ROW_KEYS:
+                raise TrainingError(f"{type(self._stats_source).__name__}.training_stats: {name!r} would overwrite "
+                                    f"the history row's own {name!r}; rename it")
+            value = value.detach().to(self._loss_sum.dtype).reshape(())
+            entry = self._stats.get(name)
+            if entry is None:
+                self._stats[name] = [value.clone(), 1]  # a copy: a CUDA-graph replay reuses its output's memory
+            else:
+                entry[0] += value
+                entry[1] += 1
+        stats.clear()
 
     def _flush_tokens(self) -> None:
         total = self.accelerator.reduce(self._tokens.clone(), reduction="sum")
@@ -357,6 +385,7 @@ class Trainer:
         self.state.scheduler = self.scheduler.state_dict()
         self.state.window_loss = float(self._loss_sum.item())  # the open log window continues after a resume
         self.state.window_batches = self._loss_n
+        self.state.window_stats = {name: [float(total.item()), n] for name, (total, n) in self._stats.items()}
         acc.wait_for_everyone()
         tmp = self.ckpt_root / f".tmp-checkpoint-{self.state.global_step}"
         try:
@@ -428,6 +457,8 @@ class Trainer:
             self.scheduler.load_state_dict(torch.load(path / "custom_checkpoint_0.pkl", weights_only=True))
         self._loss_sum.fill_(self.state.window_loss)
         self._loss_n = self.state.window_batches
+        self._stats = {name: [torch.tensor(total, dtype=self._loss_sum.dtype, device=self._loss_sum.device), n]
+                       for name, (total, n) in self.state.window_stats.items()}
         carried = path / STEP_STATE.format(acc.process_index)
         if carried.is_file():
             from safetensors.torch import load_file
@@ -500,6 +531,8 @@ class Trainer:
             "loss": float(self._loss_sum.item()) / max(self._loss_n, 1),
             "lr": self.scheduler.get_last_lr()[0],
         }
+        row.update({name: float(total.item()) / n for name, (total, n) in self._stats.items()})
+        self._stats.clear()
         self._flush_tokens()
         if self.accelerator.is_main_process:  # throughput over training, for the report (not part of the history)
             seconds = st.train_seconds + time.perf_counter() - self._t0
@@ -509,11 +542,14 @@ class Trainer:
         if math.isfinite(row["loss"]) and (self.state.lowest_loss is None or row["loss"] < self.state.lowest_loss):
             self.state.lowest_loss = row["loss"]
         self._record(row)
-        self.accelerator.log({"train/loss": row["loss"], "train/lr": row["lr"]}, step=st.global_step)
+        self.accelerator.log({f"train/{k}": v for k, v in row.items() if k not in ("step", "epoch")},
+                             step=st.global_step)
         self._loss_sum.zero_()
         self._loss_n = 0
         if self._print_rows:
-            self.accelerator.print(f"step {st.global_step}/{self.total_steps}: loss {row['loss']:.4f}, lr {row['lr']:.3g}")
+            extra = "".join(f", {k} {v:.4g}" for k, v in row.items() if k not in _ROW_KEYS)
+            self.accelerator.print(f"step {st.global_step}/{self.total_steps}: loss {row['loss']:.4f}, "
+                                   f"lr {row['lr']:.3g}{extra}")
         self.callbacks.call("on_log", self, row)
         return row
 
@@ -606,6 +642,8 @@ class Trainer:
                     self._bad |= ~torch.isfinite(loss)
                     self._loss_sum += loss.to(self._loss_sum.dtype)
                     self._loss_n += 1
+                    if self._stats_source is not None:
+                        self._take_stats()
                     self._tokens += self.parts.num_tokens(batch)
                     if acc.sync_gradients:
                         self._optimizer_step()

@@ -235,7 +235,8 @@ def test_professor_forcing_gates_and_routes_each_adversarial_term(scale, generat
     forced = torch.zeros(3, 4, 12, requires_grad=True)
     free = torch.ones(3, 4, 12, requires_grad=True)
     total = m._professor_forcing(forced, free, torch.tensor([4, 3, 1]))
-    stats = m.professor_forcing_stats
+    stats = m.training_stats
+    assert stats["generator_term_on"].item() == float(generator_on)
     # scale 10: every judgement right (accuracy 1 > 0.99); scale 0: every row called teacher-forced (accuracy 0.5)
     assert stats["discriminator_accuracy"].item() == (1.0 if scale else 0.5)
     expected = 2.0 * stats["generator_loss"].item() if generator_on else 0.0
@@ -270,6 +271,10 @@ def test_professor_forcing_trains_through_the_recipe_with_label_smoothing_and_ro
     body["loss"] = {"component": "cross_entropy", "label_smoothing": 0.1}
     path.write_text(yaml.safe_dump(body))
     assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.num_epochs=2"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "pf" / "logs" / "history.jsonl").read_text().splitlines()]
+    rows = [r for r in rows if "loss" in r]  # the loop averages the model's training_stats into each row
+    assert rows and all(0 <= r["discriminator_accuracy"] <= 1 and 0 <= r["generator_term_on"] <= 1
+                        and r["discriminator_loss"] > 0 and r["generator_loss"] > 0 for r in rows), rows
     saved = tmp_path / "pf" / "model"
     loaded = transformers.AutoModelForSeq2SeqLM.from_pretrained(saved)
     assert loaded.config.professor_forcing and hasattr(loaded, "discriminator")

@@ -3,6 +3,7 @@ micro-batch, the non-finite guard on both paths, early stopping and exact resume
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -201,3 +202,61 @@ def test_resume_from_a_mid_epoch_checkpoint_is_exact(tmp_path, fresh_accelerate)
         assert torch.equal(v, want[k]), k
     assert again.state.history == history
     assert math.isclose(again.state.best_metric, full.state.best_metric)
+
+
+class Reporting(Regression):
+    """Reports figures of its training forward, as professor forcing's model does (``training_stats``)."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed)
+        self.training_stats: dict[str, torch.Tensor] = {}
+
+    def forward(self, x, y, mask):
+        out = super().forward(x, y, mask)
+        if self.training:
+            self.training_stats = {"abs_error": (out.logits - y).abs().mean().detach(),
+                                   "rows": torch.tensor(float(len(y)))}
+        return out
+
+
+def test_a_models_training_stats_are_averaged_into_each_log_row(tmp_path, fresh_accelerate):
+    seen: list[float] = []  # what each micro-batch reported, read before the loop empties the dict
+    trainer = make(tmp_path, {"num_epochs": 1, "log_steps": 3, "eval_steps": 1000}, parts={"model": Reporting()})
+    take = trainer._take_stats
+
+    def spying():
+        seen.append(float(trainer.unwrapped_model.training_stats["abs_error"]))
+        take()
+
+    trainer._take_stats = spying
+    history = trainer.train().state.history
+    rows = [r for r in history if "loss" in r]
+    assert [r["step"] for r in rows] == [3, 6]
+    for i, row in enumerate(rows):
+        assert row["abs_error"] == pytest.approx(sum(seen[3 * i:3 * i + 3]) / 3, rel=1e-12)
+        assert row["rows"] == 8.0
+    assert trainer.unwrapped_model.training_stats == {}  # the loop took them
+    assert json.loads((tmp_path / "logs" / "history.jsonl").read_text().splitlines()[0])["abs_error"] == rows[0]["abs_error"]
+
+
+def test_a_models_training_stats_may_not_overwrite_the_rows_own_keys(tmp_path, fresh_accelerate):
+    class Clashing(Reporting):
+        def forward(self, x, y, mask):
+            out = super().forward(x, y, mask)
+            self.training_stats = {"loss": out.loss.detach()}
+            return out
+
+    with pytest.raises(TrainingError, match=r"Clashing.training_stats: 'loss' would overwrite"):
+        make(tmp_path, parts={"model": Clashing()}).train()
+
+
+def test_resume_with_an_open_window_of_training_stats_is_exact(tmp_path, fresh_accelerate):
+    cfg = {"num_epochs": 3, "eval_steps": 4, "log_steps": 3}  # checkpoint-8 falls inside the window 7..9
+    full = make(tmp_path / "full", cfg, parts={"model": Reporting()})
+    history = full.train().state.history
+    assert any("abs_error" in r for r in history)
+    reset_accelerate()
+    again = make(tmp_path / "resumed", cfg, parts={"model": Reporting(5)}, init_seed=5)
+    again.resume_from(tmp_path / "full" / "checkpoints" / "checkpoint-8")
+    again.train()
+    assert again.state.history == history

@@ -313,8 +313,10 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         self.output = nn.Linear(config.embedding_size if tie else self.decoder.readout_size, config.vocab_size)
         if config.professor_forcing:
             self.discriminator = ProfessorForcingDiscriminator(config.hidden_size, config.discriminator_hidden_size)
-        #: the last training batch's professor-forcing figures (detached): discriminator accuracy and both losses
-        self.professor_forcing_stats: dict[str, torch.Tensor] = {}
+        #: the last training forward's professor-forcing figures (detached scalars): the discriminator's accuracy and
+        #: loss, the generator's loss and whether its term counted (Lamb et al.'s gate). The training loop averages
+        #: them over each log window into the history (and empties the dict as it reads it)
+        self.training_stats: dict[str, torch.Tensor] = {}
         self.post_init()
 
     def get_input_embeddings(self):
@@ -410,8 +412,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         fooled = torch.func.functional_call(D, frozen, (free, lengths))
         g_loss = F.binary_cross_entropy_with_logits(fooled.float(), ones)
         train_g, train_d = (accuracy >= 0.75).float(), (accuracy <= 0.99).float()
-        self.professor_forcing_stats = {"discriminator_accuracy": accuracy.detach(),
-                                        "discriminator_loss": d_loss.detach(), "generator_loss": g_loss.detach()}
+        self.training_stats = {"discriminator_accuracy": accuracy.detach(), "discriminator_loss": d_loss.detach(),
+                               "generator_loss": g_loss.detach(), "generator_term_on": train_g}
         return self.config.professor_forcing_weight * train_g * g_loss + train_d * (d_loss - d_loss.detach())
 
 
