@@ -10,7 +10,8 @@ Schedules (the paper's §2.4):
 * ``exponential``: :math:`\epsilon_i = \max(\epsilon_{min}, k^i)`, :math:`k < 1`;
 * ``inverse_sigmoid``: :math:`\epsilon_i = \max(\epsilon_{min}, k / (k + \exp(i / k)))`, :math:`k \ge 1`.
 
-The ratio depends on the step only, so a resumed run continues the schedule exactly. Evaluation and ``generate``
+The ratio depends on the step only, so a resumed run continues the schedule exactly; at every log row the history
+gets a ``{"step", "teacher_forcing_ratio"}`` row. Evaluation and ``generate``
 are unaffected (a model in eval mode never samples its inputs). Nothing in ``transformers`` provides this.
 
 Recipe::
@@ -73,6 +74,10 @@ class ScheduledSampling(Callback):
 
     def on_step_begin(self, loop) -> None:
         loop.unwrapped_model.sampling_probability = 1.0 - self.ratio(loop.state.global_step)
+
+    def on_log(self, loop, row: dict) -> None:
+        """The history gets the ratio the row's last optimizer step trained with, beside its loss."""
+        loop.record({"step": row["step"], "teacher_forcing_ratio": self.ratio(row["step"] - 1)})
 
 
 __all__ = ["ScheduledSampling", "teacher_forcing_ratio"]

@@ -197,6 +197,11 @@ def test_scheduled_sampling_trains_through_the_recipe_and_refuses_a_model_withou
     body["callbacks"] = [{"component": "scheduled_sampling", "schedule": "linear", "k": 1.0, "c": 0.01}]
     path.write_text(yaml.safe_dump(body))
     assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.num_epochs=2"]) == 0
+    history = [json.loads(line) for line in (tmp_path / "ss" / "logs" / "history.jsonl").read_text().splitlines()]
+    logged = {r["step"] for r in history if "loss" in r}
+    ratios = {r["step"]: r["teacher_forcing_ratio"] for r in history if "teacher_forcing_ratio" in r}
+    assert logged and set(ratios) == logged  # one ratio per log row: the one its last step trained with
+    assert all(ratio == pytest.approx(1.0 - 0.01 * (step - 1)) for step, ratio in ratios.items()), ratios
     reset_accelerate()
     body["model"] = {"component": "transformer", "hidden_size": 16, "num_layers": 1, "num_heads": 2}
     body["output_dir"] = str(tmp_path / "transformer")
