@@ -9,7 +9,8 @@ by a named metric, callbacks at every event. The loop takes its :class:`Training
 No host sync per micro-batch: the loss and the token count add up on the device and are read at log
 steps. A model that reports figures of its own training forward (a ``training_stats`` dict of scalar tensors,
 e.g. professor forcing's discriminator accuracy and adversarial losses) has them averaged the same way over
-each log window into the history rows, beside the loss. A non-finite loss still never reaches the weights: each optimizer step carries a device flag
+each log window into the history rows, beside the loss (this process's figures). A non-finite loss still
+never reaches the weights: each optimizer step carries a device flag
 (any non-finite micro-batch loss, on any process) into the fused optimizer's ``found_inf``, which skips
 that update on the device; the flag is read at the next log step, evaluation or checkpoint, and the run
 stops there with the last good checkpoint kept (an optimizer without ``found_inf`` support, or fp16's

@@ -11,8 +11,8 @@ Schedules (the paper's §2.4):
 * ``inverse_sigmoid``: :math:`\epsilon_i = \max(\epsilon_{min}, k / (k + \exp(i / k)))`, :math:`k \ge 1`.
 
 The ratio depends on the step only, so a resumed run continues the schedule exactly; at every log row the history
-gets a ``{"step", "teacher_forcing_ratio"}`` row. Evaluation and ``generate``
-are unaffected (a model in eval mode never samples its inputs). Nothing in ``transformers`` provides this.
+gets a ``{"step", "teacher_forcing_ratio"}`` row. Evaluation and ``generate`` are unaffected (a model in eval mode
+never samples its inputs). Nothing in ``transformers`` provides this.
 
 Recipe::
 
