@@ -152,6 +152,25 @@ class LoopState:
 _ROW_KEYS = ("step", "epoch", "loss", "lr")
 
 
+def _clip_groups(model, wrapped, accelerator) -> tuple[list[list], list]:
+    """The parameter groups whose gradients ``max_grad_norm`` clips on their own (a model's
+    ``separately_clipped_parameters()``: professor forcing's discriminator), and all the others, clipped together.
+
+    One optimizer trains both players of an adversarial model, but their gradients must not share one clipping
+    norm: the discriminator's gradient (norm 16 against the token loss's 0.8, measured on the Multi30k model)
+    would scale the generator's updates down 16-fold — what separate optimizers would not do. Under FSDP (which
+    clips only the whole model) and DeepSpeed (which clips inside its engine) every parameter is clipped together."""
+    from accelerate.utils import DistributedType
+
+    groups = getattr(model, "separately_clipped_parameters", None)
+    apart = [list(g) for g in groups()] if callable(groups) else []
+    apart = [g for g in apart if g]
+    if not apart or accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return [], []
+    ids = {id(p) for g in apart for p in g}
+    return apart, [p for p in wrapped.parameters() if id(p) not in ids]
+
+
 @dataclass
 class TrainResult:
     state: LoopState
@@ -297,6 +316,7 @@ class Trainer:
         self._stats: dict[str, list] = {}
         self._stats_source = self.unwrapped_model if isinstance(
             getattr(self.unwrapped_model, "training_stats", None), dict) else None
+        self._clip_apart, self._clip_rest = _clip_groups(self.unwrapped_model, self.model, accelerator)
         self._bad = torch.zeros((), dtype=torch.bool, device=device)  # a non-finite loss in this optimizer step
         self._first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # the first such step, ever
         inner = getattr(self.optimizer, "optimizer", self.optimizer)
@@ -514,7 +534,12 @@ class Trainer:
         if not self._device_skip:
             self._raise_if_bad()
         if cfg.max_grad_norm:
-            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            if self._clip_apart:
+                acc.clip_grad_norm_(self._clip_rest, cfg.max_grad_norm)  # unscales fp16 gradients, once
+                for group in self._clip_apart:
+                    torch.nn.utils.clip_grad_norm_(group, cfg.max_grad_norm)
+            else:
+                acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
         if self._device_skip:
             getattr(self.optimizer, "optimizer", self.optimizer).found_inf = bad.to(torch.float32)
         self.optimizer.step()

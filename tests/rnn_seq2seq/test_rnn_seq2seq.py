@@ -256,6 +256,10 @@ def test_professor_forcing_gates_and_routes_each_adversarial_term(scale, generat
 
 def test_professor_forcing_adds_its_terms_to_the_loss_in_training_only():
     m = model("luong", "general", "lstm", professor_forcing=True)
+    # the loop clips the discriminator's gradients apart from the generator's (tests/training/test_loop_unit.py)
+    assert [[id(p) for p in g] for g in m.separately_clipped_parameters()] == [
+        [id(p) for p in m.discriminator.parameters()]]
+    assert model("luong", "general", "lstm").separately_clipped_parameters() == []
     ids, mask, labels = inputs()
     nll = m(input_ids=ids, attention_mask=mask, labels=labels).loss  # eval: teacher forcing alone
     m.train()

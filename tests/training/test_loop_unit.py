@@ -260,3 +260,41 @@ def test_resume_with_an_open_window_of_training_stats_is_exact(tmp_path, fresh_a
     again.resume_from(tmp_path / "full" / "checkpoints" / "checkpoint-8")
     again.train()
     assert again.state.history == history
+
+
+class WithCritic(Regression):
+    """A second player whose gradient is huge (as professor forcing's discriminator's can be), declared to be
+    clipped on its own."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__(seed)
+        self.critic = torch.nn.Parameter(torch.zeros(3))
+
+    def forward(self, x, y, mask):
+        out = super().forward(x, y, mask)
+        out.loss = out.loss + 1000.0 * self.critic.sum()
+        return out
+
+    def separately_clipped_parameters(self):
+        return [[self.critic]]
+
+
+@pytest.mark.parametrize("apart", [True, False])
+def test_separately_clipped_parameters_do_not_take_the_others_clipping_budget(tmp_path, fresh_accelerate, apart):
+    cfg = {"max_grad_norm": 0.5, "num_epochs": 1}
+    sgd = {"optimizer": {"component": "sgd"}}
+    alone = make(tmp_path / "alone", cfg, parts=sgd)
+    alone.train()
+    want = alone.unwrapped_model.linear.weight.detach().clone()
+    reset_accelerate()
+    model = WithCritic()
+    if not apart:
+        model.separately_clipped_parameters = lambda: []
+    paired = make(tmp_path / "paired", cfg, parts={**sgd, "model": model})
+    paired.train()
+    got = paired.unwrapped_model.linear.weight.detach()
+    assert torch.equal(got, want) == apart  # shared, the critic's gradient would shrink the regression's steps
+    steps = paired.state.global_step
+    # the critic's own gradient (1000 per entry, norm 1732) is clipped to 0.5 at each SGD step of lr 0.1
+    torch.testing.assert_close(paired.unwrapped_model.critic.detach(),
+                               torch.full((3,), -0.1 * 0.5 / 3 ** 0.5 * steps))

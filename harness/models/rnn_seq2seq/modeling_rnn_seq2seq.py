@@ -319,6 +319,11 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         self.training_stats: dict[str, torch.Tensor] = {}
         self.post_init()
 
+    def separately_clipped_parameters(self) -> list[list[nn.Parameter]]:
+        """For the training loop: the discriminator's gradients are clipped apart from the generator's, as two
+        optimizers would (its gradient would otherwise take the generator's share of ``max_grad_norm``)."""
+        return [list(self.discriminator.parameters())] if self.config.professor_forcing else []
+
     def get_input_embeddings(self):
         return self.encoder.embeddings
 
