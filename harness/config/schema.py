@@ -22,6 +22,7 @@ import fnmatch
 import importlib.util
 import math
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -373,8 +374,6 @@ def validate_generation(data: Any, errors: list[str]) -> dict | None:
 def _generation_errors(message: str, settings: dict) -> list[str]:
     """transformers' GenerationConfig complaint as one error per recipe key it names (``- `top_k`: ...`` lines),
     ``generation.<key>: ...``; a message naming no key of the recipe stays one ``generation: ...`` error."""
-    import re
-
     text = message.split("If you're using")[0]
     found = [(m.group(1), m.group(2).strip()) for m in re.finditer(r"^\s*-?\s*`(\w+)`:\s*(.+)$", text, re.M)]
     if found and all(key in settings for key, _ in found):

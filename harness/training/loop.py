@@ -148,7 +148,7 @@ class LoopState:
     recipe: dict = field(default_factory=dict)  # what the run was trained with (a resume compares it)
 
 
-#: a training-loss row's own keys (a model's ``training_stats`` may not reuse them)
+#: a training-loss row's own keys; anything else in the row is a model's ``training_stats``
 _ROW_KEYS = ("step", "epoch", "loss", "lr")
 
 
@@ -346,9 +346,6 @@ class Trainer:
         empty the dict, so a forward that reports nothing adds nothing."""
         stats = self._stats_source.training_stats
         for name, value in stats.items():
-            if name in _ROW_KEYS:
-                raise TrainingError(f"{type(self._stats_source).__name__}.training_stats: {name!r} would overwrite "
-                                    f"the history row's own {name!r}; rename it")
             value = value.detach().to(self._loss_sum.dtype).reshape(())
             entry = self._stats.get(name)
             if entry is None:
@@ -557,6 +554,10 @@ class Trainer:
             "loss": float(self._loss_sum.item()) / max(self._loss_n, 1),
             "lr": self.scheduler.get_last_lr()[0],
         }
+        clash = next((name for name in self._stats if name in row), None)
+        if clash is not None:
+            raise TrainingError(f"{type(self._stats_source).__name__}.training_stats: {clash!r} would overwrite the "
+                                f"history row's own {clash!r}; rename it")
         row.update({name: float(total.item()) / n for name, (total, n) in self._stats.items()})
         self._stats.clear()
         self._flush_tokens()
