@@ -2,7 +2,7 @@
 
 * **Lock.** ``output_dir/.harness.lock`` is created atomically (``O_EXCL``) by the run's main process and
   holds its pid, host, start time and command; a second run on the same folder is refused with the holder's
-  details. A lock whose process is gone (same host, pid not running — a run killed with SIGKILL) is stale:
+  details. A lock whose process is gone (same host, pid not running or a zombie — a run killed with SIGKILL) is stale:
   it is reported and taken over. A lock from another host cannot be checked and is reported with the way
   to remove it.
 * **Earlier run.** A folder that holds a run is refused unless the recipe resumes it
@@ -38,13 +38,20 @@ RUN_FILES = ("recipe.yaml", "metrics.json", "report.md", "loss_curve.png", "grad
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process on this host. A zombie is not: a run killed together with its
+    launcher (``accelerate launch`` under SIGKILL) leaves its workers as zombies wherever nothing reaps them
+    (a container whose pid 1 is not an init), and ``kill(pid, 0)`` still succeeds on those."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process
-        return True
-    return True
+        pass
+    try:  # Linux: the state is the field after the parenthesised command name
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no procfs (macOS) or gone this instant: kill() said it was there
+    return state not in ("Z", "X")
 
 
 def _run_files(folder: Path) -> list[Path]:

@@ -8,6 +8,10 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -72,6 +76,23 @@ def test_a_stale_lock_is_reported_and_taken_over(tmp_path, capsys, fresh_acceler
     assert main(["train", str(recipe_file(tmp_path, training=TRAIN))]) == 0
     assert "removed a stale lock" in capsys.readouterr().err
     assert not (out / ".harness.lock").exists() and metrics(out)["train/global_step"] == 8
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="zombie detection reads procfs")
+def test_a_lock_held_by_a_zombie_is_stale(tmp_path, capsys, fresh_accelerate):
+    """A run killed with its launcher leaves zombie workers where nothing reaps them (a container without an
+    init); kill(pid, 0) succeeds on a zombie, but the run is over."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30  # exited but not waited for: a zombie
+    while time.time() < deadline and Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        time.sleep(0.01)
+    try:
+        out = tmp_path / "run"
+        _lock(out, child.pid)
+        assert main(["train", str(recipe_file(tmp_path, training=TRAIN))]) == 0
+        assert f"removed a stale lock: pid {child.pid}" in capsys.readouterr().err
+    finally:
+        child.wait()
 
 
 def test_a_lock_from_another_host_says_how_to_clear_it(tmp_path, capsys, earlier_run):

@@ -9,9 +9,12 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from testkit import REPO, child_env, run_harness
 from safetensors.torch import load_file
+
+from harness.training.rundir import LOCK, _alive
 
 TIMING = ("seconds", "tokens_per_second", "wall_seconds")
 
@@ -102,8 +105,6 @@ def test_ddp_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, t
     """Exact resume under DDP: both processes killed mid-epoch, resumed from the last checkpoint, end with the
     weights, metrics and history of an uninterrupted two-process run (each process's data shard, RNG and
     dropout streams restored)."""
-    import os
-
     training = {"num_epochs": 5, "eval_steps": 3, "save_total_limit": 3, "log_steps": 1, "warmup_ratio": 0.1}
     per_epoch, total = 8, 40  # 512 examples / (32 × 2 processes); dropout 0.1, so each process's RNG matters
 
@@ -121,8 +122,19 @@ def test_ddp_sigkill_mid_epoch_then_resume_matches_uninterrupted(write_recipe, t
     ckpts = tmp_path / "killed" / "checkpoints"
     child = subprocess.Popen(launcher(29532) + [str(killed)], cwd=REPO, env=child_env(), start_new_session=True,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # the launcher and both workers at once
-    _kill_after_checkpoint(child, ckpts, per_epoch, lambda: os.killpg(child.pid, signal.SIGKILL))
+    def kill_all() -> None:
+        """The launcher and both workers at once (a crashed machine). torch's elastic agent starts each worker
+        in its own session, so killing the launcher's process group would leave them running."""
+        workers = psutil.Process(child.pid).children(recursive=True)
+        for p in [psutil.Process(child.pid), *workers]:
+            p.send_signal(signal.SIGKILL)
+        deadline = time.time() + 60  # gone, or zombies where nothing reaps them
+        while any(_alive(p.pid) for p in workers) and time.time() < deadline:
+            time.sleep(0.05)
+
+    _kill_after_checkpoint(child, ckpts, per_epoch, kill_all)
+    holder = json.loads((tmp_path / "killed" / LOCK).read_text())["pid"]
+    assert not _alive(holder)
     assert not (tmp_path / "killed" / "metrics.json").exists()
     last = max(_steps(ckpts))
     assert last % per_epoch != 0 and last < total, last  # mid-epoch
