@@ -289,3 +289,56 @@ def test_professor_forcing_trains_through_the_recipe_with_label_smoothing_and_ro
     assert loaded.config.professor_forcing and hasattr(loaded, "discriminator")
     with pytest.raises(ValueError, match="professor_forcing_weight"):
         RNNSeq2SeqConfig(vocab_size=10, professor_forcing_weight=-1.0, decoder_start_token_id=1)
+
+
+def test_professor_forcing_schedule_starts_late_and_ramps_up():
+    from harness.training.professor_forcing import ProfessorForcingSchedule, professor_forcing_scale
+
+    assert [professor_forcing_scale(i, 3, 4) for i in range(9)] == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1]
+    assert [professor_forcing_scale(i, 2, 0) for i in range(4)] == [0, 0, 1, 1]
+    assert professor_forcing_scale(0, 0, 0) == 1.0  # the default: professor forcing from the first step
+    for kw in ({"start_step": -1}, {"warmup_steps": 2.5}, {"start_step": True}):
+        with pytest.raises(ValueError, match="whole number of optimizer steps"):
+            ProfessorForcingSchedule(**kw)
+
+
+def test_professor_forcing_scale_zero_is_teacher_forcing_and_scales_the_generator_term():
+    m = model("bahdanau", "general", "gru", professor_forcing=True, professor_forcing_weight=2.0)
+    m.discriminator = _MeanProbe(0.0, 1.0)  # every row called teacher-forced: accuracy 0.5, generator term gated off
+    ids, mask, labels = inputs()
+    nll = m(input_ids=ids, attention_mask=mask, labels=labels).loss
+    m.train()
+    m.professor_forcing_scale = 0.0
+    out = m(input_ids=ids, attention_mask=mask, labels=labels)
+    assert out.auxiliary_loss is None and m.training_stats == {}  # no free-running pass, no discriminator step
+    torch.testing.assert_close(out.loss, nll)
+    out.loss.backward()
+    assert all(p.grad is None for p in m.discriminator.parameters())
+    # the scale multiplies the generator's term (a discriminator right on every row gates it on)
+    m.discriminator = _MeanProbe(10.0)
+    forced, free, lengths = torch.zeros(3, 4, 12), torch.ones(3, 4, 12), torch.tensor([4, 3, 1])
+    aux = {}
+    for scale in (1.0, 0.25):
+        m.professor_forcing_scale = scale
+        aux[scale] = m._professor_forcing(forced, free, lengths).item()
+    assert aux[1.0] > 0 and aux[0.25] == pytest.approx(aux[1.0] / 4, rel=1e-6)
+
+
+def test_professor_forcing_schedule_trains_through_the_recipe(tmp_path, fresh_accelerate, capsys):
+    path = _reverse(tmp_path, "pfs", professor_forcing=True)
+    body = yaml.safe_load(path.read_text())
+    body["callbacks"] = [{"component": "professor_forcing_schedule", "start_step": 6, "warmup_steps": 4}]
+    body["training"].update(log_steps=2)
+    path.write_text(yaml.safe_dump(body))
+    assert main(["train", str(path), "data.num_train=400", "data.num_validation=40", "training.max_steps=14"]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "pfs" / "logs" / "history.jsonl").read_text().splitlines()]
+    scales = {r["step"]: r["professor_forcing_scale"] for r in rows if "professor_forcing_scale" in r}
+    assert scales == {2: 0, 4: 0, 6: 0, 8: 0.5, 10: 1, 12: 1, 14: 1}  # the scale of each row's last step
+    losses = {r["step"]: r for r in rows if "loss" in r}
+    assert all("discriminator_accuracy" not in losses[s] for s in (2, 4, 6))  # teacher forcing only
+    assert all("discriminator_accuracy" in losses[s] for s in (8, 10, 12, 14))
+    reset_accelerate()
+    path.write_text(yaml.safe_dump({**body, "model": {**body["model"], "professor_forcing": False}}))
+    assert main(["train", str(path), "training.overwrite=true"]) == 2
+    assert "callbacks: professor_forcing_schedule needs a model trained with professor forcing" in \
+        capsys.readouterr().err

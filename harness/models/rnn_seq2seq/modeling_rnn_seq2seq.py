@@ -313,6 +313,9 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         self.output = nn.Linear(config.embedding_size if tie else self.decoder.readout_size, config.vocab_size)
         if config.professor_forcing:
             self.discriminator = ProfessorForcingDiscriminator(config.hidden_size, config.discriminator_hidden_size)
+        #: a multiplier on professor forcing's generator term in training (0: no free-running pass, no discriminator
+        #: step — teacher forcing); the ``professor_forcing_schedule`` callback sets it every optimizer step
+        self.professor_forcing_scale = 1.0
         #: the last training forward's professor-forcing figures (detached scalars): the discriminator's accuracy and
         #: loss, the generator's loss and whether its term counted (Lamb et al.'s gate). The training loop averages
         #: them over each log window into the history (and empties the dict as it reads it)
@@ -370,7 +373,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         readout, alignments, state, hidden = self.decoder(self.encoder.embeddings, decoder_input_ids, memory, mask,
                                                           state, predict=self._logits, sampling_probability=sampling)
         auxiliary = None
-        if self.training and self.config.professor_forcing and past_key_values is None:
+        if self.training and self.config.professor_forcing and self.professor_forcing_scale > 0 \
+                and past_key_values is None:
             lengths = ((labels != -100).sum(-1) if labels is not None
                        else (decoder_input_ids[:, 1:] != self.config.pad_token_id).sum(-1) + 1)
             free = self.decoder(self.encoder.embeddings, decoder_input_ids, memory, mask, start, predict=self._logits,
@@ -401,7 +405,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
           behaviour, so no gradient reaches the generator;
         * generator (every other parameter): the non-saturating :math:`-\log D(b_{fr})` — make free-running behave
           like teacher-forced — through a copy of :math:`D` with detached parameters (``torch.func.functional_call``),
-          so no gradient reaches :math:`D`; weighted by ``professor_forcing_weight``.
+          so no gradient reaches :math:`D`; weighted by ``professor_forcing_weight`` times
+          ``professor_forcing_scale`` (the ``professor_forcing_schedule`` callback's warm start and ramp).
 
         Lamb et al.'s gates: the generator term only counts while the discriminator's accuracy on the batch is at
         least 75 % (before that its judgement is noise), the discriminator's only while it is at most 99 %. The
@@ -419,7 +424,8 @@ class RNNSeq2SeqForConditionalGeneration(RNNSeq2SeqPreTrainedModel, GenerationMi
         train_g, train_d = (accuracy >= 0.75).float(), (accuracy <= 0.99).float()
         self.training_stats = {"discriminator_accuracy": accuracy.detach(), "discriminator_loss": d_loss.detach(),
                                "generator_loss": g_loss.detach(), "generator_term_on": train_g}
-        return self.config.professor_forcing_weight * train_g * g_loss + train_d * (d_loss - d_loss.detach())
+        weight = self.config.professor_forcing_weight * self.professor_forcing_scale
+        return weight * train_g * g_loss + train_d * (d_loss - d_loss.detach())
 
 
 register_auto(RNNSeq2SeqConfig, AutoModelForSeq2SeqLM=RNNSeq2SeqForConditionalGeneration)
