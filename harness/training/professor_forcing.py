@@ -19,8 +19,8 @@ Recipe (with ``model.professor_forcing: true``)::
 
     callbacks:
       - component: professor_forcing_schedule
-        start_step: 900     # one Multi30k epoch of teacher forcing first
-        warmup_steps: 300
+        start_step: 454     # one Multi30k epoch (batch 64) of teacher forcing first
+        warmup_steps: 200
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 * **Lock.** ``output_dir/.harness.lock`` is created atomically (``O_EXCL``) by the run's main process and
   holds its pid, host, start time and command; a second run on the same folder is refused with the holder's
-  details. A lock whose process is gone (same host, pid not running or a zombie — a run killed with SIGKILL) is stale:
-  it is reported and taken over. A lock from another host cannot be checked and is reported with the way
-  to remove it.
+  details. A lock whose process is gone (same host, pid not running or a zombie — a run killed with SIGKILL)
+  is stale: it is reported and taken over. A lock from another host cannot be checked and is reported with
+  the way to remove it.
 * **Earlier run.** A folder that holds a run is refused unless the recipe resumes it
   (``training.resume``) or replaces it (``training.overwrite=true``). Replacing moves the earlier run's
   files (``RUN_FILES``: recipe, metrics, report, plots, predictions, ``checkpoints/``, ``model/``,

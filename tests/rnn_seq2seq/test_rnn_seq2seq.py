@@ -304,7 +304,6 @@ def test_professor_forcing_schedule_starts_late_and_ramps_up():
 
 def test_professor_forcing_scale_zero_is_teacher_forcing_and_scales_the_generator_term():
     m = model("bahdanau", "general", "gru", professor_forcing=True, professor_forcing_weight=2.0)
-    m.discriminator = _MeanProbe(0.0, 1.0)  # every row called teacher-forced: accuracy 0.5, generator term gated off
     ids, mask, labels = inputs()
     nll = m(input_ids=ids, attention_mask=mask, labels=labels).loss
     m.train()
