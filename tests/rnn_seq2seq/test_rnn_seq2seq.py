@@ -4,6 +4,7 @@ the tiny reverse task through ``harness train``."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,37 @@ def test_luong_deep_output_reads_the_attentional_vector_and_the_previous_token()
     assert torch.equal(out.state.feed, out.readout[:, -1, :12])  # input feeding carries h̃_t only
 
 
+@pytest.mark.parametrize("score", ["dot", "general", "concat"])
+def test_luong_attends_over_the_encoder_outputs_themselves(score):
+    """Luong et al.'s context is c_t = Σ_j α_tj h_j over the raw encoder states (2 × 12 wide: bidirectional), and
+    W_c reads [c_t; s_t] (an earlier version averaged P h_j, the projection its keys used)."""
+    m = model("luong", score, "gru")
+    ids, mask, labels = inputs()
+    seen = []
+    m.decoder.combine.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    out = m(input_ids=ids, attention_mask=mask, labels=labels, output_attentions=True)
+    weights = out.cross_attentions[0][:, 0]  # (B, T, S)
+    contexts = torch.stack([x[:, :24] for x in seen], 1)  # (B, T, M)
+    torch.testing.assert_close(contexts, weights @ out.encoder_last_hidden_state)
+    assert m.decoder.combine.in_features == 24 + 12
+
+
+@pytest.mark.parametrize("score, width", [("dot", 12), ("general", 24)])
+def test_luong_scaled_scores_are_the_unscaled_ones_over_root_d(score, width):
+    """Without input feeding s_t does not depend on the attention, so the two models' scores differ only by the
+    factor: softmax(z / √d) = softmax(log softmax(z) / √d). d: the keys' width (dot: P h_j, 12; general: h_j, 24)."""
+    scaled = model("luong", score, "gru", input_feeding=False)
+    plain = model("luong", score, "gru", input_feeding=False, scale_scores=False)
+    assert scaled.config.scale_scores and not plain.config.scale_scores
+    plain.load_state_dict(scaled.state_dict())
+    ids, mask, labels = inputs()
+    weights = [m(input_ids=ids, attention_mask=mask, labels=labels, output_attentions=True).cross_attentions[0][:, 0]
+               for m in (scaled, plain)]
+    expected = torch.softmax(weights[1].log() / width ** 0.5, -1)  # padded positions: log 0 = −inf → 0 again
+    torch.testing.assert_close(weights[0], expected, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(weights[0], weights[1], atol=1e-3)
+
+
 def test_padding_does_not_change_a_row():
     m = model("bahdanau", "general", "gru")
     ids, _, labels = inputs()
@@ -104,7 +136,8 @@ def test_padding_does_not_change_a_row():
 
 @pytest.mark.parametrize("kw, message", [({"attention": "local"}, "attention"), ({"cell": "rnn_tanh"}, "cell"),
                                          ({"dropout": 1.0}, "dropout"), ({"init_range": 0}, "init_range"),
-                                         ({"luong_score": "cosine"}, "luong_score")])
+                                         ({"luong_score": "cosine"}, "luong_score"),
+                                         ({"scale_scores": "yes"}, "scale_scores")])
 def test_config_refuses_bad_values(kw, message):
     with pytest.raises(ValueError, match=message):
         RNNSeq2SeqConfig(**{"vocab_size": 10, **kw})
@@ -341,3 +374,23 @@ def test_professor_forcing_schedule_trains_through_the_recipe(tmp_path, fresh_ac
     assert main(["train", str(path), "training.overwrite=true"]) == 2
     assert "callbacks: professor_forcing_schedule needs a model trained with professor forcing" in \
         capsys.readouterr().err
+
+
+def test_the_attention_probe_reads_uniform_and_saturated_attention():
+    """scripts/probe_attention.py's figures: zero scores give the uniform distribution (largest weight 1/S, entropy
+    log S), huge ones a one-hot one (largest weight 1, entropy 0)."""
+    from testkit import load_script
+
+    probe = load_script("probe_attention")
+    ids, _, labels = inputs()
+    batch = (ids, torch.ones_like(ids), labels)  # every row 7 source tokens
+    m = model("luong", "general", "gru")
+    with torch.no_grad():
+        m.decoder.general.weight.zero_()
+    figures = probe.sharpness(m, batch)
+    assert f"max weight {1 / 7:.3f}" in figures and f"on [SEP] {1 / 7:.3f}" in figures
+    assert f"entropy {torch.log(torch.tensor(7.0)):.3f} (uniform {torch.log(torch.tensor(7.0)):.3f})" in figures
+    with torch.no_grad():
+        m.decoder.general.weight.normal_(std=1e6)
+    figures = dict(re.findall(r"(max weight|entropy) ([0-9.]+)", probe.sharpness(m, batch)))
+    assert float(figures["max weight"]) > 0.95 and float(figures["entropy"]) < 0.1

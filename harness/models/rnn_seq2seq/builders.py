@@ -8,6 +8,7 @@ Recipe::
       attention: bahdanau      # none | bahdanau (pre-attention) | luong (post-attention)
       luong_score: general     # dot | general | concat (luong only)
       deep_output: false       # luong only: the output layer also reads the previous token's embedding
+      scale_scores: true       # luong dot / general only: scores / √d (unscaled, Adam saturates the attention)
       professor_forcing: false # true: a free-running pass and a discriminator (Lamb et al. 2016)
       tokenizer: bpe
 """
@@ -35,6 +36,7 @@ def rnn_seq2seq(
     luong_score: Literal["dot", "general", "concat"] = "general",
     input_feeding: bool = True,
     deep_output: bool = False,
+    scale_scores: bool = True,
     attention_size: int | None = None,
     dropout: float = 0.3,
     tie_word_embeddings: bool = False,
@@ -58,7 +60,8 @@ def rnn_seq2seq(
     config = RNNSeq2SeqConfig(
         vocab_size=len(tok), embedding_size=embedding_size, hidden_size=hidden_size, encoder_layers=encoder_layers,
         decoder_layers=decoder_layers, cell=cell, bidirectional=bidirectional, attention=attention,
-        luong_score=luong_score, input_feeding=input_feeding, deep_output=deep_output, attention_size=attention_size, dropout=dropout,
+        luong_score=luong_score, input_feeding=input_feeding, deep_output=deep_output, scale_scores=scale_scores,
+        attention_size=attention_size, dropout=dropout,
         tie_word_embeddings=tie_word_embeddings, init_range=init_range, professor_forcing=professor_forcing,
         professor_forcing_weight=professor_forcing_weight, discriminator_hidden_size=discriminator_hidden_size,
         pad_token_id=tok.pad_token_id,

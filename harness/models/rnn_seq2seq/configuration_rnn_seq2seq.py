@@ -30,6 +30,13 @@ class RNNSeq2SeqConfig(PretrainedConfig):
             next step; ``deep_output``: the output layer reads ``[h̃_t; e_t]``, the attentional vector and the
             previous token's embedding, as Bahdanau's readout ``[s_t; c_t; e_t]`` reads it — Pascanu et al. 2014's
             deep output; false: Luong et al.'s ``h̃_t`` alone).
+        scale_scores: ``luong`` ``dot`` / ``general`` scores divided by √d, d the width of the vectors they
+            multiply (Vaswani et al. 2017's scaled dot product; Luong et al., who trained with SGD, did not scale).
+            Adam moves every weight by about lr in its gradient's sign, so one step can move a bilinear score
+            :math:`s^\top W h` by up to :math:`lr \sum_{ij} |s_i h_j|`. Unscaled, on Multi30k the attention
+            saturated on one source position within 25 steps and never recovered (max weight 1.0, under half of
+            Bahdanau's BLEU; docs/benchmarks.md, Multi30k part 7). Additive scores (``bahdanau``, ``concat``) are
+            bounded by tanh and are never scaled.
         attention_size: width of the additive (``bahdanau`` / ``concat``) score layer.
         dropout: dropout on embeddings, between layers and before the output layer.
         tie_word_embeddings: the output layer's matrix is the embedding (needs ``embedding_size`` wide readout:
@@ -59,6 +66,7 @@ class RNNSeq2SeqConfig(PretrainedConfig):
     luong_score: str = "general"
     input_feeding: bool = True
     deep_output: bool = False
+    scale_scores: bool = True
     attention_size: int | None = None
     dropout: float = 0.3
     tie_word_embeddings: bool = False
@@ -102,7 +110,8 @@ class RNNSeq2SeqConfig(PretrainedConfig):
         weight = self.professor_forcing_weight
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ValueError(f"RNNSeq2SeqConfig.professor_forcing_weight must be a number >= 0, got {weight!r}")
-        for name in ("bidirectional", "input_feeding", "deep_output", "tie_word_embeddings", "use_cache", "professor_forcing"):
+        for name in ("bidirectional", "input_feeding", "deep_output", "scale_scores", "tie_word_embeddings", "use_cache",
+                     "professor_forcing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"RNNSeq2SeqConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if not self.is_encoder_decoder:

@@ -16,10 +16,14 @@ Decoder step :math:`t`, with :math:`e_t = \mathrm{Emb}(y_{t-1})` (teacher forcin
   :math:`s_t = \mathrm{RNN}([e_t; c_t], s_{t-1})`, :math:`p(y_t) = \mathrm{softmax}(W_o [s_t; c_t; e_t])`.
 * ``luong`` — **post-attention** (Luong et al. 2015): the step first,
   :math:`s_t = \mathrm{RNN}([e_t; \tilde h_{t-1}], s_{t-1})` (input feeding; :math:`e_t` alone without it), then
-  attention on its output with ``dot`` :math:`s_t^\top m_j`, ``general`` :math:`s_t^\top W_a m_j` or ``concat``
-  :math:`v^\top \tanh(W_a [s_t; m_j])` scores (:math:`m_j = P h_j`, the encoder outputs projected to the decoder
-  width), :math:`c_t = \sum_j \alpha_{tj} m_j`, the attentional vector :math:`\tilde h_t = \tanh(W_c [c_t; s_t])`,
-  :math:`p(y_t) = \mathrm{softmax}(W_o \tilde h_t)`.
+  attention on its output with ``dot`` :math:`s_t^\top h_j` (:math:`s_t^\top P h_j` when the encoder's width
+  differs from the decoder's: a bidirectional encoder), ``general`` :math:`s_t^\top W_a h_j` or ``concat``
+  :math:`v^\top \tanh(W_a [s_t; h_j])` scores, :math:`c_t = \sum_j \alpha_{tj} h_j` over the encoder outputs
+  themselves, the attentional vector :math:`\tilde h_t = \tanh(W_c [c_t; s_t])`,
+  :math:`p(y_t) = \mathrm{softmax}(W_o \tilde h_t)`. ``dot`` and ``general`` scores are divided by :math:`\sqrt d`
+  (``config.scale_scores``, on by default; d the keys' width): unscaled, Adam grows them by about lr · d per step and
+  on Multi30k the attention saturated on one source position within 25 steps, for good (docs/benchmarks.md,
+  Multi30k part 7).
 
 The decoder runs one position at a time (attention at step t depends on the state of step t − 1). Its cache is a
 :class:`Seq2SeqRNNState` — every decoder layer's state, the input-feeding vector and the positions seen — which
@@ -180,13 +184,14 @@ class RNNDecoder(nn.Module):
             self.score = nn.Linear(A, 1, bias=False)  # v
             readout = H + M + E
         elif self.kind == "luong":
-            self.memory = nn.Linear(M, H, bias=False)  # P: encoder outputs to the decoder's width
-            if config.luong_score == "general":
-                self.general = nn.Linear(H, H, bias=False)  # W_a
+            if config.luong_score == "dot" and M != H:
+                self.key = nn.Linear(M, H, bias=False)  # P: the keys at the decoder's width (the values stay h_j)
+            elif config.luong_score == "general":
+                self.general = nn.Linear(H, M, bias=False)  # W_a
             elif config.luong_score == "concat":
-                self.concat = nn.Linear(2 * H, A)  # W_a
+                self.concat = nn.Linear(H + M, A)  # W_a
                 self.score = nn.Linear(A, 1, bias=False)  # v
-            self.combine = nn.Linear(2 * H, H, bias=False)  # W_c
+            self.combine = nn.Linear(M + H, H, bias=False)  # W_c
             readout = H + (E if config.deep_output else 0)
         else:
             readout = H
@@ -217,8 +222,8 @@ class RNNDecoder(nn.Module):
         its distribution. p = 1 with ``sample`` is the free-running pass of professor forcing."""
         embedded = self.dropout(embeddings(decoder_input_ids))  # (B, T, E)
         sampling = sampling_probability > 0 and predict is not None
-        keys = self.key(memory) if self.kind == "bahdanau" else None  # (B, S, A): U_a h_j, once per call
-        projected = self.memory(memory) if self.kind == "luong" else None  # (B, S, H): m_j
+        # once per call: Bahdanau's U_a h_j (B, S, A); Luong's dot-score keys P h_j (B, S, H) when widths differ
+        keys = self.key(memory) if hasattr(self, "key") else memory
         rnn_state, feed = state.rnn_state(), state.feed
         outputs, alignments, hiddens = [], [], []
         for t in range(embedded.shape[1]):
@@ -242,14 +247,15 @@ class RNNDecoder(nn.Module):
                 step_in = torch.cat([e, feed], -1) if feed is not None else e
                 out, rnn_state = self.rnn(step_in.unsqueeze(1), rnn_state)
                 s = out.squeeze(1)  # (B, H): s_t
-                if self.config.luong_score == "dot":
-                    scores = torch.bmm(projected, s.unsqueeze(-1)).squeeze(-1)  # s_t · m_j
-                elif self.config.luong_score == "general":
-                    scores = torch.bmm(projected, self.general(s).unsqueeze(-1)).squeeze(-1)  # s_t W_a m_j
-                else:
-                    pair = torch.cat([s.unsqueeze(1).expand_as(projected), projected], -1)  # (B, S, 2H)
+                if self.config.luong_score == "concat":
+                    pair = torch.cat([s.unsqueeze(1).expand(-1, memory.shape[1], -1), memory], -1)  # (B, S, H + M)
                     scores = self.score(torch.tanh(self.concat(pair))).squeeze(-1)
-                context, weights = self._attend(scores, projected, memory_mask)  # (B, H)
+                else:  # dot: s_t · h_j (s_t · P h_j when the widths differ); general: s_t W_a h_j (keys = h_j)
+                    query = s if self.config.luong_score == "dot" else self.general(s)
+                    scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (B, S)
+                    if self.config.scale_scores:
+                        scores = scores / keys.shape[-1] ** 0.5
+                context, weights = self._attend(scores, memory, memory_mask)  # (B, M)
                 attentional = torch.tanh(self.combine(torch.cat([context, s], -1)))  # h̃_t
                 feed = attentional if feed is not None else None
                 readout = torch.cat([attentional, e], -1) if self.config.deep_output else attentional  # [h̃_t; e_t]
