@@ -7,7 +7,7 @@ Two modes, both on Multi30k De→En (``$HARNESS_DATA_DIR/multi30k``) and the fir
   (nats; a uniform distribution over the source would have the ``uniform`` figure).
 * ``train``: a fresh ``RNNSeq2SeqForConditionalGeneration`` at hidden 256 (the reduced CPU setting) trained with a
   plain loop at the recipe's optimizer settings (AdamW lr 1e-3, batch 64, label smoothing 0.1, clipping 1.0, linear
-  decay over 1,362 steps, ``--warmup`` steps of linear warm-up), printing the same figures every ``--every`` steps.
+  decay to 0 at step 1,362 — the 3 reduced epochs —, ``--warmup`` steps of linear warm-up), printing the same figures every ``--every`` steps.
   It needs a trained joint tokenizer: ``--tokenizer RUN/model`` of any Multi30k run.
 
     HARNESS_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python scripts/probe_attention.py train \\
@@ -75,8 +75,11 @@ def train(args) -> None:
     order = list(range(len(src)))
     random.shuffle(order)
     start = time.perf_counter()
+    per_epoch = len(order) // 64
     for step in range(1, args.steps + 1):
-        rows = order[(step - 1) * 64: step * 64]
+        if step > 1 and (step - 1) % per_epoch == 0:
+            random.shuffle(order)  # a new epoch
+        rows = order[(step - 1) % per_epoch * 64: ((step - 1) % per_epoch + 1) * 64]
         ids, mask, labels = encode(tok, [src[i] for i in rows], [tgt[i] for i in rows])
         logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100,
@@ -85,7 +88,7 @@ def train(args) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, step / max(args.warmup, 1)) * (1 - step / 1362)
+            group["lr"] = args.lr * min(1.0, step / max(args.warmup, 1)) * max(0.0, 1 - step / 1362)
         optimizer.step()
         if step % args.every == 0:
             print(f"step {step}  train loss {loss.item():.3f}  {sharpness(model, validation)}  "

@@ -21,9 +21,9 @@ Decoder step :math:`t`, with :math:`e_t = \mathrm{Emb}(y_{t-1})` (teacher forcin
   :math:`v^\top \tanh(W_a [s_t; h_j])` scores, :math:`c_t = \sum_j \alpha_{tj} h_j` over the encoder outputs
   themselves, the attentional vector :math:`\tilde h_t = \tanh(W_c [c_t; s_t])`,
   :math:`p(y_t) = \mathrm{softmax}(W_o \tilde h_t)`. ``dot`` and ``general`` scores are divided by :math:`\sqrt d`
-  (``config.scale_scores``, on by default; d the keys' width): unscaled, Adam grows them by about lr · d per step and
-  on Multi30k the attention saturated on one source position within 25 steps, for good (docs/benchmarks.md,
-  Multi30k part 7).
+  (``config.scale_scores``, on by default; d the keys' width): unscaled, one Adam step can move a score by up to
+  :math:`lr \sum_{ij} |s_i h_j|`, and on Multi30k the attention saturated on one source position within 25 steps,
+  for good (docs/benchmarks.md, Multi30k part 7).
 
 The decoder runs one position at a time (attention at step t depends on the state of step t − 1). Its cache is a
 :class:`Seq2SeqRNNState` — every decoder layer's state, the input-feeding vector and the positions seen — which
