@@ -28,8 +28,10 @@ import torch.nn.functional as F
 
 
 def data(name: str, n: int | None = None) -> tuple[list[str], list[str]]:
+    from harness.data.seq2seq import read_parallel
+
     root = Path(os.environ.get("HARNESS_DATA_DIR", "../shared/data")) / "multi30k"
-    src, tgt = ((root / f"{name}.{lang}").read_text().splitlines() for lang in ("de", "en"))
+    src, tgt = read_parallel(root / f"{name}.de", root / f"{name}.en")
     return src[:n], tgt[:n]
 
 

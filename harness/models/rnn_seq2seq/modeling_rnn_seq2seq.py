@@ -178,6 +178,7 @@ class RNNDecoder(nn.Module):
         step_input = E + (M if self.kind == "bahdanau" else H if feed else 0)
         self.rnn = _RNN[config.cell](step_input, H, num_layers=config.decoder_layers, batch_first=True,
                                      dropout=config.dropout if config.decoder_layers > 1 else 0.0)
+        self.key: nn.Linear | None = None  # Bahdanau's U_a; Luong's dot-score P when the widths differ
         if self.kind == "bahdanau":
             self.query = nn.Linear(H, A, bias=False)  # W_a
             self.key = nn.Linear(M, A)  # U_a
@@ -222,8 +223,11 @@ class RNNDecoder(nn.Module):
         its distribution. p = 1 with ``sample`` is the free-running pass of professor forcing."""
         embedded = self.dropout(embeddings(decoder_input_ids))  # (B, T, E)
         sampling = sampling_probability > 0 and predict is not None
-        # once per call: Bahdanau's U_a h_j (B, S, A); Luong's dot-score keys P h_j (B, S, H) when widths differ
-        keys = self.key(memory) if hasattr(self, "key") else memory
+        # once per call: Bahdanau's U_a h_j (B, S, A); Luong's dot-score keys P h_j (B, S, H) when widths differ;
+        # Luong's dot / general keys carry the 1 / √d of scale_scores (s_t · k_j / √d = s_t · (k_j / √d))
+        keys = self.key(memory) if self.key is not None else memory
+        if self.kind == "luong" and self.config.luong_score != "concat" and self.config.scale_scores:
+            keys = keys / keys.shape[-1] ** 0.5
         rnn_state, feed = state.rnn_state(), state.feed
         outputs, alignments, hiddens = [], [], []
         for t in range(embedded.shape[1]):
@@ -253,8 +257,6 @@ class RNNDecoder(nn.Module):
                 else:  # dot: s_t · h_j (s_t · P h_j when the widths differ); general: s_t W_a h_j (keys = h_j)
                     query = s if self.config.luong_score == "dot" else self.general(s)
                     scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (B, S)
-                    if self.config.scale_scores:
-                        scores = scores / keys.shape[-1] ** 0.5
                 context, weights = self._attend(scores, memory, memory_mask)  # (B, M)
                 attentional = torch.tanh(self.combine(torch.cat([context, s], -1)))  # h̃_t
                 feed = attentional if feed is not None else None
