@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 
 VARIANTS = {
@@ -69,6 +71,12 @@ def epoch_seconds(out: Path, epochs: float) -> float | None:
         return None
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return round(rows[-1]["seconds"] / epochs, 1) if rows else None
+
+
+def recipe_epochs(out: Path) -> float | None:
+    """``training.num_epochs`` of the recipe the run wrote (its own, when ``--epochs`` was not given)."""
+    recipe = yaml.safe_load((out / "recipe.yaml").read_text()) or {}
+    return (recipe.get("training") or {}).get("num_epochs")
 
 
 def bleu_signature(out: Path) -> str | None:
@@ -121,7 +129,7 @@ def main() -> None:
         for seed in args.seeds:
             out = work / f"{variant}_{args.direction}_seed{seed}"
             metrics = run(recipe, [*common, f"seed={seed}"], out)
-            epochs = args.epochs if args.epochs is not None else metrics.get("epochs")
+            epochs = args.epochs if args.epochs is not None else recipe_epochs(out)
             row = {"bleu": metrics.get(f"{split}/bleu"), "chrf": metrics.get(f"{split}/chrf"),
                    "validation_bleu": metrics.get("validation/bleu"),
                    "signature": bleu_signature(out),
