@@ -224,9 +224,13 @@ class RNNDecoder(nn.Module):
         embedded = self.dropout(embeddings(decoder_input_ids))  # (B, T, E)
         sampling = sampling_probability > 0 and predict is not None
         # once per call: Bahdanau's U_a h_j (B, S, A); Luong's dot-score keys P h_j (B, S, H) when widths differ;
-        # Luong's dot / general keys carry the 1 / √d of scale_scores (s_t · k_j / √d = s_t · (k_j / √d))
+        # Luong's dot / general keys carry the 1 / √d of scale_scores (s_t · k_j / √d = s_t · (k_j / √d)); concat's
+        # W_a [s_t; h_j] + b = W_s s_t + (W_h h_j + b), whose h_j half (B, S, A) does not change from step to step
         keys = self.key(memory) if self.key is not None else memory
-        if self.kind == "luong" and self.config.luong_score != "concat" and self.config.scale_scores:
+        H = self.config.hidden_size
+        if self.kind == "luong" and self.config.luong_score == "concat":
+            keys = F.linear(memory, self.concat.weight[:, H:], self.concat.bias)
+        elif self.kind == "luong" and self.config.scale_scores:
             keys = keys / keys.shape[-1] ** 0.5
         rnn_state, feed = state.rnn_state(), state.feed
         outputs, alignments, hiddens = [], [], []
@@ -251,9 +255,9 @@ class RNNDecoder(nn.Module):
                 step_in = torch.cat([e, feed], -1) if feed is not None else e
                 out, rnn_state = self.rnn(step_in.unsqueeze(1), rnn_state)
                 s = out.squeeze(1)  # (B, H): s_t
-                if self.config.luong_score == "concat":
-                    pair = torch.cat([s.unsqueeze(1).expand(-1, memory.shape[1], -1), memory], -1)  # (B, S, H + M)
-                    scores = self.score(torch.tanh(self.concat(pair))).squeeze(-1)
+                if self.config.luong_score == "concat":  # v_a · tanh(W_s s_t + keys_j)
+                    query = F.linear(s, self.concat.weight[:, :H])  # (B, A)
+                    scores = self.score(torch.tanh(query.unsqueeze(1) + keys)).squeeze(-1)  # (B, S)
                 else:  # dot: s_t · h_j (s_t · P h_j when the widths differ); general: s_t W_a h_j (keys = h_j)
                     query = s if self.config.luong_score == "dot" else self.general(s)
                     scores = torch.bmm(keys, query.unsqueeze(-1)).squeeze(-1)  # (B, S)
